@@ -1,0 +1,39 @@
+"""kdzoo: knowledge distillation for small on-device audio models, as pluggable Lightning modules.
+
+Public surface (timm-style)::
+
+    import kdzoo
+    student = kdzoo.create_student("cnn_s", num_classes=8)
+    teacher = kdzoo.create_teacher("cnn_teacher_m", checkpoint="checkpoints/teachers/teacher_demo.pt")
+    model = kdzoo.Distiller(student, teacher, method=kdzoo.distill.HintonKD(temperature=2.0))
+"""
+
+from __future__ import annotations
+
+from kdzoo.models import create_student, create_teacher, list_students, list_teachers, model_info
+from kdzoo.types import Batch, ModelOutput
+
+__version__ = "0.1.0"
+
+
+def __getattr__(name: str):
+    # Lightning is heavy to import; load the Distiller and method listing only when asked for.
+    if name in {"Distiller", "KDMethod", "list_methods"}:
+        from kdzoo import distill
+
+        return getattr(distill, name)
+    raise AttributeError(f"module 'kdzoo' has no attribute {name!r}")
+
+
+__all__ = [
+    "Batch",
+    "Distiller",
+    "KDMethod",
+    "ModelOutput",
+    "create_student",
+    "create_teacher",
+    "list_methods",
+    "list_students",
+    "list_teachers",
+    "model_info",
+]

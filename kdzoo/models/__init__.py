@@ -1,0 +1,72 @@
+"""Student and teacher architectures behind one registry.
+
+Every module in this package is imported on first use, so a new architecture file registers its variants
+without touching any other file (timm needs an extra import line; we do not).
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+
+from kdzoo.models._registry import STUDENTS, TEACHERS, Entry, register_student, register_teacher
+from kdzoo.models.base import AudioModel
+from kdzoo.models.frontend import LogMel
+from kdzoo.models.teacher import FrozenTeacher
+
+_imported = False
+
+
+def _import_all() -> None:
+    """Import every model module once, so their ``@register_*`` decorators run."""
+    global _imported
+    if _imported:
+        return
+    for info in pkgutil.iter_modules(__path__):
+        if not info.name.startswith("_"):
+            importlib.import_module(f"{__name__}.{info.name}")
+    _imported = True
+
+
+def create_student(name: str, **kwargs) -> AudioModel:
+    """Build a registered student, e.g. ``create_student("cnn_s", num_classes=8)``."""
+    _import_all()
+    return STUDENTS.create(name, **kwargs)
+
+
+def create_teacher(name: str, checkpoint: str | None = None, **kwargs) -> FrozenTeacher:
+    """Build a registered teacher architecture, load ``checkpoint`` if given, and freeze it."""
+    _import_all()
+    return FrozenTeacher(TEACHERS.create(name, **kwargs), checkpoint=checkpoint)
+
+
+def list_students(pattern: str = "*") -> list[str]:
+    """Registered student names matching a glob ``pattern``."""
+    _import_all()
+    return STUDENTS.names(pattern)
+
+
+def list_teachers(pattern: str = "*") -> list[str]:
+    """Registered teacher names matching a glob ``pattern``."""
+    _import_all()
+    return TEACHERS.names(pattern)
+
+
+def model_info(name: str) -> Entry:
+    """Registry metadata (family, description, parameter count) of a student or teacher variant."""
+    _import_all()
+    return STUDENTS.entry(name) if name in STUDENTS.names() else TEACHERS.entry(name)
+
+
+__all__ = [
+    "AudioModel",
+    "FrozenTeacher",
+    "LogMel",
+    "create_student",
+    "create_teacher",
+    "list_students",
+    "list_teachers",
+    "model_info",
+    "register_student",
+    "register_teacher",
+]

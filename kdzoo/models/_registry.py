@@ -1,0 +1,76 @@
+"""Name -> factory registries for students and teachers, in the manner of timm's ``register_model``.
+
+A variant is a tiny function that builds one configured model::
+
+    @register_student(family="cnn", description="VGG-style CNN, 4 blocks")
+    def cnn_s(**kwargs) -> CNN:
+        return CNN(channels=(16, 32, 64, 64), **kwargs)
+
+``create_student("cnn_s", num_classes=8)`` calls it, dropping ``None`` keyword arguments so a variant keeps
+its own default. Parameter counts are measured once, lazily, by building the variant with its defaults.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from torch import nn
+
+
+@dataclass
+class Entry:
+    """One registered variant: its factory and what ``list_*`` reports about it."""
+
+    name: str
+    factory: Callable[..., nn.Module]
+    family: str
+    description: str
+    _num_params: int | None = None
+
+    @property
+    def num_params(self) -> int:
+        """Trainable parameters of the variant built with its defaults (8 classes), counted once."""
+        if self._num_params is None:
+            model = self.factory()
+            self._num_params = sum(p.numel() for p in model.parameters() if p.requires_grad)
+        return self._num_params
+
+
+class Registry:
+    """A named collection of model factories (one for students, one for teachers)."""
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self._entries: dict[str, Entry] = {}
+
+    def register(self, family: str, description: str = "") -> Callable:
+        def decorator(factory: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
+            name = factory.__name__
+            if name in self._entries:
+                raise ValueError(f"{self.kind} {name!r} is registered twice")
+            self._entries[name] = Entry(name, factory, family, description or (factory.__doc__ or "").strip())
+            return factory
+
+        return decorator
+
+    def create(self, name: str, **kwargs) -> nn.Module:
+        if name not in self._entries:
+            known = ", ".join(sorted(self._entries))
+            raise ValueError(f"Unknown {self.kind} {name!r}; available: {known}")
+        return self._entries[name].factory(**{k: v for k, v in kwargs.items() if v is not None})
+
+    def names(self, pattern: str = "*") -> list[str]:
+        return sorted(n for n in self._entries if fnmatch.fnmatch(n, pattern))
+
+    def entry(self, name: str) -> Entry:
+        if name not in self._entries:
+            self.create(name)  # raises the "Unknown ...; available: ..." error
+        return self._entries[name]
+
+
+STUDENTS = Registry("student")
+TEACHERS = Registry("teacher")
+register_student = STUDENTS.register
+register_teacher = TEACHERS.register
