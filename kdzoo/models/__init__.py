@@ -34,10 +34,18 @@ def create_student(name: str, **kwargs) -> AudioModel:
     return STUDENTS.create(name, **kwargs)
 
 
-def create_teacher(name: str, checkpoint: str | None = None, **kwargs) -> FrozenTeacher:
-    """Build a registered teacher architecture, load ``checkpoint`` if given, and freeze it."""
+def create_teacher(name: str, checkpoint: str | None = None, cache: bool = False, **kwargs) -> FrozenTeacher:
+    """Build a registered teacher architecture, load ``checkpoint`` if given, and freeze it.
+
+    Args:
+        name: a name from :func:`list_teachers` (or :func:`list_students`: any student can teach).
+        checkpoint: weights to load (a kdzoo ``student.pt`` export or a Distiller ``.ckpt``).
+        cache: keep outputs per clip id (see :class:`~kdzoo.models.teacher.FrozenTeacher`).
+        **kwargs: architecture arguments, e.g. ``num_classes``.
+    """
     _import_all()
-    return FrozenTeacher(TEACHERS.create(name, **kwargs), checkpoint=checkpoint)
+    registry = TEACHERS if name in TEACHERS.names() or name not in STUDENTS.names() else STUDENTS
+    return FrozenTeacher(registry.create(name, **kwargs), checkpoint=checkpoint, cache=cache)
 
 
 def list_students(pattern: str = "*") -> list[str]:

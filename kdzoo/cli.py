@@ -1,0 +1,145 @@
+"""The ``kdzoo`` command.
+
+``kdzoo fit|validate|test|predict --recipe NAME [--key value ...]`` runs LightningCLI on ``recipes/NAME.yaml``
+(``--recipe NAME`` is sugar for ``--config <recipes dir>/NAME.yaml``; any LightningCLI option still works,
+``--print_config`` included). The other subcommands are small tools: ``recipes``, ``models``, ``data``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+LIGHTNING_COMMANDS = ("fit", "validate", "test", "predict")
+RECIPE_DIRS = (Path.cwd() / "recipes", Path(__file__).resolve().parents[1] / "recipes")
+
+HELP = """usage: kdzoo <command> [options]
+
+Knowledge distillation for small on-device audio models.
+
+commands:
+  fit        train a student (or a teacher) from a recipe:  kdzoo fit --recipe kd_demo
+  validate   score a checkpoint on the validation split:     kdzoo validate --recipe kd_demo --ckpt_path X
+  test       score a checkpoint on the test split
+  predict    write predictions with a checkpoint
+  recipes    list the recipes with a one-line description
+  models     list registered students and teachers with parameter counts
+  data       data tools: `kdzoo data synth-ust` (offline corpus), `kdzoo data download sonyc-ust`
+
+`kdzoo <command> --help` shows the options of each command."""
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in {"-h", "--help"}:
+        print(HELP)
+        return 0
+    command, rest = argv[0], argv[1:]
+    if command in LIGHTNING_COMMANDS:
+        from kdzoo.runner import run_lightning
+
+        run_lightning(command, expand_recipe(rest))
+        return 0
+    tools = {"recipes": _recipes_command, "models": _models_command, "data": _data_command}
+    if command not in tools:
+        print(f"kdzoo: unknown command {command!r}\n\n{HELP}", file=sys.stderr)
+        return 2
+    return tools[command](rest)
+
+
+# -- recipes ---------------------------------------------------------------------------------------------
+def find_recipe(name: str) -> Path:
+    """``recipes/<name>.yaml`` from the working directory or the kdzoo checkout; a path is returned as is."""
+    if name.endswith((".yaml", ".yml")) and Path(name).is_file():
+        return Path(name)
+    for folder in RECIPE_DIRS:
+        if (folder / f"{name}.yaml").is_file():
+            return folder / f"{name}.yaml"
+    known = ", ".join(recipe_names()) or "none found"
+    raise SystemExit(f"kdzoo: no recipe named {name!r}; available: {known}")
+
+
+def recipe_names() -> list[str]:
+    for folder in RECIPE_DIRS:
+        if folder.is_dir():
+            return sorted(p.stem for p in folder.glob("*.yaml") if not p.stem.startswith("_"))
+    return []
+
+
+def recipe_description(path: Path) -> str:
+    """The first comment line of a recipe file."""
+    for line in path.read_text().splitlines():
+        if line.startswith("#"):
+            return line.lstrip("# ").strip()
+    return ""
+
+
+def expand_recipe(args: list[str]) -> list[str]:
+    """Replace ``--recipe NAME`` / ``--recipe=NAME`` by ``--config PATH``, keeping every other argument."""
+    out, i = [], 0
+    while i < len(args):
+        arg = args[i]
+        if arg == "--recipe":
+            if i + 1 >= len(args):
+                raise SystemExit("kdzoo: --recipe needs a name (see `kdzoo recipes`)")
+            out += ["--config", str(find_recipe(args[i + 1]))]
+            i += 2
+            continue
+        if arg.startswith("--recipe="):
+            arg = f"--config={find_recipe(arg.split('=', 1)[1])}"
+        out.append(arg)
+        i += 1
+    return out
+
+
+def _recipes_command(args: list[str]) -> int:
+    argparse.ArgumentParser(prog="kdzoo recipes", description="List the recipes.").parse_args(args)
+    for name in recipe_names():
+        print(f"{name:24s} {recipe_description(find_recipe(name))}")
+    return 0
+
+
+def _models_command(args: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="kdzoo models", description="List students and teachers.")
+    parser.add_argument("pattern", nargs="?", default="*", help="glob over model names, e.g. 'cnn*'")
+    pattern = parser.parse_args(args).pattern
+    import kdzoo
+
+    for kind, names in (("student", kdzoo.list_students(pattern)), ("teacher", kdzoo.list_teachers(pattern))):
+        for name in names:
+            info = kdzoo.model_info(name)
+            print(f"{kind:8s} {name:24s} {info.num_params:>12,d}  {info.description}")
+    return 0
+
+
+# -- data ------------------------------------------------------------------------------------------------
+def _data_command(args: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="kdzoo data", description="Data tools.")
+    sub = parser.add_subparsers(dest="tool", required=True)
+    synth = sub.add_parser("synth-ust", help="write the offline SONYC-UST-format corpus")
+    synth.add_argument("--root", default="data/synth-ust", help="output folder (default: %(default)s)")
+    synth.add_argument("--clips", type=int, default=600, help="number of 10 s clips (default: %(default)s)")
+    synth.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
+    synth.add_argument("--workers", type=int, default=2, help="processes (default: %(default)s)")
+    download = sub.add_parser("download", help="download a data set")
+    download.add_argument("dataset", choices=["sonyc-ust"])
+    download.add_argument("--version", type=int, choices=[1, 2], default=1, help="1 = DCASE 2019 Task 5, 2 = v2.3")
+    download.add_argument("--root", required=True, help="where to put it")
+    download.add_argument("--base-url", default=None, help="mirror to download from instead of Zenodo")
+    opts = parser.parse_args(args)
+    if opts.tool == "synth-ust":
+        from kdzoo.data.synth import describe, synth_ust
+
+        synth_ust(opts.root, clips=opts.clips, seed=opts.seed, workers=opts.workers)
+        print(describe(opts.root))
+        return 0
+    from kdzoo.data.download import download_sonyc_ust
+
+    path = download_sonyc_ust(opts.version, opts.root, base_url=opts.base_url)
+    print(f"SONYC-UST v{opts.version} ready in {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

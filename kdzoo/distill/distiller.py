@@ -1,0 +1,168 @@
+"""The one LightningModule of kdzoo: a student, an optional frozen teacher, and a KD method.
+
+Every method, baseline and teacher run goes through this class. Methods differ only by the KD terms they
+return (see :class:`~kdzoo.distill.method.KDMethod`); the loop, the task loss, the logging and the metrics
+live here once.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from pathlib import Path
+
+import lightning.pytorch as pl
+import torch
+import torch.nn.functional as F
+from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
+from torch import Tensor, nn
+
+from kdzoo.data.audio import resample
+from kdzoo.distill.method import KDMethod
+from kdzoo.distill.scratch import Scratch
+from kdzoo.metrics import build_metrics
+from kdzoo.models.teacher import FrozenTeacher
+from kdzoo.types import Batch, ModelOutput, Task
+
+log = logging.getLogger(__name__)
+
+# Lightning warns about modules left in eval mode at the start of fit; the frozen teacher is meant to be.
+warnings.filterwarnings("ignore", message=r".*module\(s\) in eval mode.*")
+
+
+class Distiller(pl.LightningModule):
+    """Train ``student`` on the task loss plus ``method``'s KD terms from a frozen ``teacher``.
+
+    ``loss = task_weight * task_loss + sum(method(student_out, teacher_out, batch).values())``
+
+    The task loss is BCE-with-logits for ``multilabel`` (targets (B, K) multi-hot) and cross-entropy for
+    ``multiclass`` (targets (B,) ids). Each model receives the batch at its own sample rate (the batch is
+    resampled when the model's rate differs from the data's). Logged: ``train/loss``, ``train/task_loss``,
+    ``train/<kd term>``, the same under ``val/``, and validation/test metrics from
+    :func:`kdzoo.metrics.build_metrics` (official SONYC-UST micro/macro AUPRC and micro-F1, plus torchmetrics
+    mAP, for multi-label; accuracy for single-label).
+
+    Args:
+        student: the model being trained (an :class:`~kdzoo.models.base.AudioModel`).
+        teacher: optional teacher; wrapped in :class:`~kdzoo.models.teacher.FrozenTeacher` if it is not one.
+        method: the KD method (default :class:`~kdzoo.distill.scratch.Scratch`, i.e. no KD).
+        task: ``multilabel`` or ``multiclass``.
+        num_classes: K; checked against the student's head (linked from the data module in recipes).
+        task_weight: weight of the supervised loss.
+        optimizer: a factory ``params -> Optimizer`` (LightningCLI's ``OptimizerCallable``).
+        scheduler: optional factory ``optimizer -> LRScheduler``.
+        monitor: metric a ReduceLROnPlateau scheduler watches.
+    """
+
+    def __init__(
+        self,
+        student: nn.Module,
+        teacher: nn.Module | None = None,
+        method: KDMethod | None = None,
+        task: Task = "multilabel",
+        num_classes: int | None = None,
+        task_weight: float = 1.0,
+        optimizer: OptimizerCallable = torch.optim.Adam,
+        scheduler: LRSchedulerCallable | None = None,
+        monitor: str = "val/loss",
+    ) -> None:
+        super().__init__()
+        self.student = student
+        self.teacher = teacher if teacher is None or isinstance(teacher, FrozenTeacher) else FrozenTeacher(teacher)
+        self.method = method if method is not None else Scratch()
+        self.method.task = task
+        self.method.check(self.student, self.teacher)
+        self.task = task
+        self.num_classes = num_classes if num_classes is not None else student.num_classes
+        if self.num_classes != student.num_classes:
+            raise ValueError(f"the data has {self.num_classes} classes but the student predicts {student.num_classes}")
+        self.task_weight = task_weight
+        self.optimizer_factory, self.scheduler_factory, self.monitor = optimizer, scheduler, monitor
+        self.val_metrics = build_metrics(task, self.num_classes)
+        self.test_metrics = build_metrics(task, self.num_classes)
+
+    # -- inference ---------------------------------------------------------------------------------------
+    def forward(self, waveform: Tensor, sample_rate: int) -> ModelOutput:
+        """Run the student on a waveform batch (B, T) at ``sample_rate`` (resampled if needed)."""
+        return self.student(self._at_rate(waveform, sample_rate, self.student.sample_rate), self.student.sample_rate)
+
+    def probabilities(self, logits: Tensor) -> Tensor:
+        return torch.sigmoid(logits) if self.task == "multilabel" else torch.softmax(logits, dim=-1)
+
+    # -- training ----------------------------------------------------------------------------------------
+    def training_step(self, batch: Batch, batch_idx: int) -> Tensor:
+        loss, _ = self._step(batch, "train")
+        return loss
+
+    def validation_step(self, batch: Batch, batch_idx: int) -> None:
+        _, student_out = self._step(batch, "val")
+        self.val_metrics.update(self.probabilities(student_out.logits), batch.target)
+
+    def test_step(self, batch: Batch, batch_idx: int) -> None:
+        student_out = self(batch.waveform, batch.sample_rate)
+        self.log("test/task_loss", self.task_loss(student_out.logits, batch.target), batch_size=len(batch))
+        self.test_metrics.update(self.probabilities(student_out.logits), batch.target)
+
+    def predict_step(self, batch: Batch, batch_idx: int) -> dict:
+        return {"clip_id": batch.clip_id, "probabilities": self.probabilities(self(batch.waveform, batch.sample_rate).logits)}
+
+    def on_validation_epoch_end(self) -> None:
+        self._log_metrics(self.val_metrics, "val")
+
+    def on_test_epoch_end(self) -> None:
+        self._log_metrics(self.test_metrics, "test")
+
+    def configure_optimizers(self):
+        params = [p for p in [*self.student.parameters(), *self.method.parameters()] if p.requires_grad]
+        optimizer = self.optimizer_factory(params)
+        if self.scheduler_factory is None:
+            return optimizer
+        scheduler = self.scheduler_factory(optimizer)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "monitor": self.monitor}}
+
+    # -- pieces ------------------------------------------------------------------------------------------
+    def task_loss(self, logits: Tensor, target: Tensor) -> Tensor:
+        if self.task == "multilabel":
+            return F.binary_cross_entropy_with_logits(logits, target.float())
+        return F.cross_entropy(logits, target.long())
+
+    def _step(self, batch: Batch, stage: str) -> tuple[Tensor, ModelOutput]:
+        student_out = self(batch.waveform, batch.sample_rate)
+        teacher_out = self._teacher_outputs(batch)
+        task_loss = self.task_loss(student_out.logits, batch.target)
+        kd_terms = self.method(student_out, teacher_out, batch)
+        loss = self.task_weight * task_loss + sum(kd_terms.values(), torch.zeros((), device=task_loss.device))
+        logged = {"loss": loss, "task_loss": task_loss, **kd_terms}
+        for key, value in logged.items():
+            self.log(f"{stage}/{key}", value, batch_size=len(batch), on_step=stage == "train", on_epoch=True,
+                     prog_bar=stage == "val" and key == "loss")
+        return loss, student_out
+
+    def _teacher_outputs(self, batch: Batch) -> ModelOutput | None:
+        if self.teacher is None or not self.method.requires_teacher:
+            return None
+        rate = self.teacher.sample_rate
+        return self.teacher(self._at_rate(batch.waveform, batch.sample_rate, rate), rate, batch.clip_id)
+
+    @staticmethod
+    def _at_rate(waveform: Tensor, sample_rate: int, target_rate: int) -> Tensor:
+        return waveform if sample_rate == target_rate else resample(waveform, sample_rate, target_rate)
+
+    def _log_metrics(self, metrics, stage: str) -> None:
+        values = metrics.compute()
+        # One name for "the number to select checkpoints by", whatever the task.
+        values["score"] = values["micro_auprc"] if self.task == "multilabel" else values["accuracy"]
+        for key, value in values.items():
+            self.log(f"{stage}/{key}", value, prog_bar=stage == "val" and key == "score")
+        metrics.reset()
+
+    # -- export ------------------------------------------------------------------------------------------
+    def save_student(self, path: str | Path, **meta) -> Path:
+        """Write the student's weights alone (no teacher, no method parts) to ``path`` as ``.pt``."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(path.suffix + ".tmp")
+        state = {k: v.detach().cpu() for k, v in self.student.state_dict().items()}
+        torch.save({"state_dict": state, "meta": {"class": type(self.student).__qualname__, **meta}}, tmp)
+        tmp.replace(path)
+        return path

@@ -1,0 +1,58 @@
+"""The contract every KD method implements: student and teacher outputs in, named KD loss terms out."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from torch import Tensor, nn
+
+from kdzoo.types import Batch, ModelOutput, Task
+
+
+class KDMethod(nn.Module):
+    """Base class of KD methods. A method returns only its KD terms; the Distiller adds the task loss.
+
+    Subclasses implement :meth:`terms` and declare:
+
+    * ``needs``: the :class:`~kdzoo.types.ModelOutput` fields they read from student and teacher, checked
+      against the models' ``provides`` when the Distiller is built (before any data is loaded);
+    * ``requires_teacher``: False only for the no-KD baseline.
+
+    Methods are ``nn.Module`` s so they can own trainable parts (e.g. a student-side attention head or a
+    projection): those are optimised and checkpointed with the student, but never exported with it.
+
+    Args:
+        weight: multiplies every KD term (``loss = task_weight * task_loss + weight * sum(terms)``).
+    """
+
+    needs: ClassVar[frozenset[str]] = frozenset()
+    requires_teacher: ClassVar[bool] = True
+    task: Task = "multilabel"  # set by the Distiller from its own ``task``
+
+    def __init__(self, weight: float = 1.0) -> None:
+        super().__init__()
+        if weight < 0:
+            raise ValueError(f"{type(self).__name__}: weight must be >= 0, got {weight}")
+        self.weight = weight
+
+    def check(self, student: nn.Module, teacher: nn.Module | None) -> None:
+        """Fail early if the models cannot provide what this method reads. Override to add checks."""
+        if self.requires_teacher and teacher is None:
+            raise ValueError(f"{type(self).__name__} distils from a teacher, but teacher=None was given")
+        for role, model in (("student", student), ("teacher", teacher)):
+            if model is None:
+                continue
+            missing = self.needs - set(getattr(model, "provides", ()))
+            if missing:
+                raise ValueError(
+                    f"{type(self).__name__} needs {sorted(missing)} from the {role}, but "
+                    f"{type(model).__name__} provides only {sorted(getattr(model, 'provides', ()))}"
+                )
+
+    def forward(self, student: ModelOutput, teacher: ModelOutput | None, batch: Batch) -> dict[str, Tensor]:
+        """Weighted KD terms, e.g. ``{"kd_logit": tensor(0.31)}``."""
+        return {name: self.weight * value for name, value in self.terms(student, teacher, batch).items()}
+
+    def terms(self, student: ModelOutput, teacher: ModelOutput | None, batch: Batch) -> dict[str, Tensor]:
+        """Unweighted KD terms; the only method a subclass must write."""
+        raise NotImplementedError
