@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Literal
 
 from kdzoo.data.sonyc import SonycUSTDataModule
-from kdzoo.data.synth import MARKER_NAME, synth_ust
+from kdzoo.data.synth import MARKER_NAME, SYNTH_VERSION, synth_ust
 
 log = logging.getLogger(__name__)
 
@@ -53,8 +53,9 @@ class SynthUSTDataModule(SonycUSTDataModule):
         if not marker.is_file():
             return False
         found = json.loads(marker.read_text())
-        params = found.get("params", found)
-        return params.get("clips") == self.clips and params.get("seed") == self.corpus_seed
+        params = found.get("params", {})
+        same = params.get("clips") == self.clips and params.get("seed") == self.corpus_seed
+        return same and found.get("version") == SYNTH_VERSION
 
     def prepare_data(self) -> None:
         if self.corpus_is_ready():

@@ -82,9 +82,9 @@ def cnn_m(**kwargs) -> CNN:
     return CNN(channels=(32, 64, 128, 128), convs_per_block=2, **kwargs)
 
 
-@register_teacher(family="cnn_teacher", description="wide CNN teacher, 4 blocks of 2 convs, 32-256 channels")
+@register_teacher(family="cnn_teacher", description="CNN teacher, 4 blocks of 24-192 channels (CPU-trainable demo size)")
 def cnn_teacher_s(**kwargs) -> CNN:
-    return CNN(channels=(32, 64, 128, 256), convs_per_block=2, **kwargs)
+    return CNN(channels=(24, 48, 96, 192), **kwargs)
 
 
 @register_teacher(family="cnn_teacher", description="wide CNN teacher, 4 blocks of 2 convs, 64-512 channels")

