@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 import lightning.pytorch as pl
-from lightning.pytorch.callbacks import ModelCheckpoint, RichProgressBar
+from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.cli import LightningCLI
 
 from kdzoo.distill.distiller import Distiller
@@ -97,10 +97,7 @@ def run_lightning(subcommand: str, args: list[str]) -> KDZooCLI:
         args=[subcommand, *args],
         save_config_kwargs={"overwrite": True},
         trainer_defaults={
-            "callbacks": [
-                ModelCheckpoint(monitor="val/score", mode="max", save_last=True, filename="best-{epoch}"),
-                RichProgressBar(leave=True),
-            ],
+            "callbacks": [ModelCheckpoint(monitor="val/score", mode="max", save_last=True, filename="best-{epoch}")],
             "log_every_n_steps": 5,
             "deterministic": "warn",
         },

