@@ -1,0 +1,289 @@
+"""Evaluation metrics: the official DCASE 2019 Task 5 (SONYC-UST) coarse-level scores and the collections kdzoo logs.
+
+`sonyc_ust_scores` reproduces the coarse mode of ``metrics.py`` / ``evaluate_predictions.py`` in
+sonyc-project/urban-sound-tagging-baseline (the challenge's official evaluation, identical in the DCASE 2020
+baseline), so numbers computed here can be compared with published SONYC-UST results:
+
+* per class, the thresholds are the distinct predicted scores ``>= min_threshold`` (0.01) plus 1.0, in
+  descending order; a clip is predicted positive when ``score >= threshold``;
+* ``P = TP / max(TP + FP, 0.5)`` and ``R = TP / max(TP + FN, 0.5)``;
+* a curve is sorted by recall, padded with ``(R=0, P=1)`` in front and ``(R=1, P=0)`` at the end, and its area
+  is the trapezoidal rule (``sklearn.metrics.auc``);
+* micro: TP/FP/FN are pooled over classes at every threshold of the union of the class thresholds;
+  macro: the unweighted mean of the per-class areas; micro-F1: ``2 / (1/P + 1/R)`` of the micro curve at the
+  smallest union threshold ``>= 0.5``.
+
+This is *not* the ranking average precision of AudioSet-style tagging (``sklearn.metrics.average_precision_score``,
+torchmetrics ``MultilabelAveragePrecision``): the threshold floor, the 0.5 denominators, the padding and the
+trapezoids all move the number. `build_metrics` logs both, under different keys.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal, TypedDict
+
+import numpy as np
+import torch
+from torch import Tensor
+from torchmetrics import Metric, MetricCollection
+from torchmetrics.classification import MulticlassAccuracy, MultilabelAveragePrecision
+from torchmetrics.utilities import dim_zero_cat
+
+MIN_THRESHOLD = 0.01  # the reference skips scores below this when listing thresholds
+_DENOMINATOR_FLOOR = 0.5  # the reference's ``mu``: keeps P and R defined when TP+FP or TP+FN is 0
+_F1_THRESHOLD = 0.5
+UST_KEYS = ("micro_auprc", "macro_auprc", "micro_f1")
+
+
+class SonycUSTResult(TypedDict):
+    """Scores returned by `sonyc_ust_scores`; ``class_auprc`` has one area per class, in column order."""
+
+    micro_auprc: float
+    macro_auprc: float
+    micro_f1: float
+    class_auprc: list[float]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# numpy implementation of the official metric
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def _as_checked_arrays(y_true: Any, y_pred: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Validate inputs and return ``(labels (N, K) bool, scores (N, K) float64)``.
+
+    Scores go to float64 before any comparison: the reference reads them from CSV as float64, and comparing a
+    float32 score with 0.01 in float32 would keep values (0.01f < 0.01) that the reference drops.
+    """
+    labels, scores = np.asarray(y_true), np.asarray(y_pred, dtype=np.float64)
+    if scores.ndim != 2 or labels.shape != scores.shape:
+        raise ValueError(
+            f"y_true and y_pred must both be (N, K) arrays of the same shape, got {labels.shape} and {scores.shape}; "
+            "pass one row per clip and one column per class."
+        )
+    if scores.shape[0] == 0 or scores.shape[1] == 0:
+        raise ValueError(f"Need at least one clip and one class, got shape {scores.shape}.")
+    if not np.all((scores >= 0.0) & (scores <= 1.0)):  # also rejects NaN
+        raise ValueError(
+            "y_pred must hold probabilities in [0, 1] (no NaN); apply sigmoid to logits first. "
+            f"Got values in [{np.nanmin(scores)}, {np.nanmax(scores)}]."
+        )
+    if not np.all((labels == 0) | (labels == 1)):
+        raise ValueError(f"y_true must be multi-hot (0/1 only), got values {np.unique(labels)[:10]}.")
+    return labels == 1, scores
+
+
+def _class_thresholds(scores: np.ndarray, min_threshold: float) -> np.ndarray:
+    """Thresholds of one class, in the reference's (descending) row order: distinct scores >= floor, plus 1.0.
+
+    Args:
+        scores: ``(N,)`` float64 scores of one class.
+    Returns:
+        ``(T,)`` strictly decreasing thresholds; 1.0 is always present, so every class has a "nothing predicted"
+        row and the micro lookup below always finds a row.
+    """
+    kept = scores[scores >= min_threshold]
+    return np.unique(np.append(kept, 1.0))[::-1]
+
+
+def _counts_at(scores: np.ndarray, positive: np.ndarray, thresholds: np.ndarray) -> tuple[np.ndarray, ...]:
+    """TP, FP, FN of one class when clips with ``score >= t`` are predicted positive, for every ``t``.
+
+    Vectorised with ``searchsorted`` on sorted scores instead of one confusion matrix per threshold.
+
+    Args:
+        scores: ``(N,)`` scores; positive: ``(N,)`` bool labels; thresholds: ``(T,)`` any order.
+    Returns:
+        ``tp, fp, fn``, each ``(T,)`` int64, aligned with ``thresholds``.
+    """
+    all_sorted = np.sort(scores)
+    pos_sorted = np.sort(scores[positive])
+    n_predicted = all_sorted.size - np.searchsorted(all_sorted, thresholds, side="left")
+    tp = pos_sorted.size - np.searchsorted(pos_sorted, thresholds, side="left")
+    return tp, n_predicted - tp, pos_sorted.size - tp
+
+
+def _precision_recall(tp: np.ndarray, fp: np.ndarray, fn: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``P = TP / max(TP+FP, 0.5)``, ``R = TP / max(TP+FN, 0.5)`` (0 instead of 0/0, as in the reference)."""
+    precision = tp / np.maximum(tp + fp, _DENOMINATOR_FLOOR)
+    recall = tp / np.maximum(tp + fn, _DENOMINATOR_FLOOR)
+    return precision, recall
+
+
+def _padded_curve_area(precision: np.ndarray, recall: np.ndarray) -> float:
+    """Area under a P-R curve sorted by recall and padded with (R=0, P=1) and (R=1, P=0).
+
+    The sort is ``np.argsort`` with its default (unstable) kind, called on the points in the reference's row
+    order, because that is what the reference does: when several points share a recall, their order (and so
+    the area) is whatever numpy's default sort gives on this machine, and we want the same number as the
+    official script here. The trapezoid sum is written as numpy's ``trapezoid`` (what ``sklearn.metrics.auc``
+    calls) so the result is bit-identical on any numpy version.
+    """
+    order = np.argsort(recall)
+    r = np.concatenate(([0.0], recall[order], [1.0]))
+    p = np.concatenate(([1.0], precision[order], [0.0]))
+    return float(np.add.reduce(np.diff(r) * (p[1:] + p[:-1]) / 2.0))
+
+
+def _f1(precision: float, recall: float) -> float:
+    """The reference's ``2 / (1/P + 1/R)``, which is 0 when P or R is 0 (``2 / inf``)."""
+    with np.errstate(divide="ignore"):
+        return float(2.0 / (1.0 / np.float64(precision) + 1.0 / np.float64(recall)))
+
+
+def _micro_scores(labels: np.ndarray, scores: np.ndarray, thresholds: list[np.ndarray]) -> tuple[float, float]:
+    """Micro AUPRC and micro-F1 from TP/FP/FN pooled over classes at each threshold of the union.
+
+    The reference takes, per class, the last (lowest) row whose threshold is ``>= t``. Every score at or above
+    ``t`` is itself a row of that class (scores are in [0, 1], ``t`` is a kept score or 1.0), so that row counts
+    exactly the clips with ``score >= t``: counting at ``t`` directly gives the same TP/FP/FN.
+
+    Args:
+        labels: ``(N, K)`` bool; scores: ``(N, K)`` float64; thresholds: per-class arrays from `_class_thresholds`.
+    """
+    union = np.unique(np.concatenate(thresholds))  # ascending, the reference's micro row order
+    pooled = [_counts_at(scores[:, k], labels[:, k], union) for k in range(scores.shape[1])]
+    tp, fp, fn = (np.sum(parts, axis=0) for parts in zip(*pooled, strict=True))
+    precision, recall = _precision_recall(tp, fp, fn)
+    at_half = int(np.searchsorted(union, _F1_THRESHOLD, side="left"))  # first union threshold >= 0.5 (1.0 exists)
+    return _padded_curve_area(precision, recall), _f1(precision[at_half], recall[at_half])
+
+
+def _class_auprc(labels: np.ndarray, scores: np.ndarray, thresholds: np.ndarray) -> float:
+    """Area under one class's padded P-R curve. labels: ``(N,)`` bool; scores: ``(N,)``; thresholds: ``(T,)``."""
+    precision, recall = _precision_recall(*_counts_at(scores, labels, thresholds))
+    return _padded_curve_area(precision, recall)
+
+
+def sonyc_ust_scores(y_true: Any, y_pred: Any, min_threshold: float = MIN_THRESHOLD) -> SonycUSTResult:
+    """Official SONYC-UST / DCASE 2019 Task 5 coarse-level micro-AUPRC, macro-AUPRC and micro-F1@0.5.
+
+    Reproduces the coarse mode of the reference evaluation (see the module docstring) without pandas or a loop
+    over thresholds. Known differences, both where the reference cannot produce a number:
+
+    * a class whose labels and thresholded predictions hold a single value at some threshold (e.g. a class with
+      no positive clip, at threshold 1.0) makes the reference's ``sklearn.metrics.confusion_matrix`` return a
+      1x1 matrix and crash with ``IndexError``; here its counts are used as they are (TP = FN = 0 gives P = R = 0
+      through the 0.5 denominators, so that class has area 0);
+    * scores outside [0, 1] (which can crash the reference's micro lookup) are rejected with ``ValueError``.
+
+    Args:
+        y_true: ``(N, K)`` multi-hot ground truth in {0, 1} (N clips, K classes; K = 8 for SONYC-UST coarse).
+        y_pred: ``(N, K)`` predicted probabilities in [0, 1].
+        min_threshold: scores below this never become thresholds (the reference's fixed 0.01).
+
+    Returns:
+        ``micro_auprc``, ``macro_auprc``, ``micro_f1`` as floats and ``class_auprc`` (K floats, column order).
+    """
+    labels, scores = _as_checked_arrays(y_true, y_pred)
+    thresholds = [_class_thresholds(scores[:, k], min_threshold) for k in range(scores.shape[1])]
+    class_auprc = [_class_auprc(labels[:, k], scores[:, k], t) for k, t in enumerate(thresholds)]
+    micro_auprc, micro_f1 = _micro_scores(labels, scores, thresholds)
+    return SonycUSTResult(
+        micro_auprc=micro_auprc,
+        macro_auprc=float(np.mean(class_auprc)),
+        micro_f1=micro_f1,
+        class_auprc=class_auprc,
+    )
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# torchmetrics wrappers
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def _check_batch(preds: Tensor, target: Tensor, num_labels: int | None) -> None:
+    """Shape checks only (no device sync); value checks happen once, in `sonyc_ust_scores`."""
+    if preds.ndim != 2 or preds.shape != target.shape:
+        raise ValueError(
+            f"preds and target must both be (B, K) with the same shape, got {tuple(preds.shape)} and "
+            f"{tuple(target.shape)}; pass sigmoid probabilities and multi-hot targets, one row per clip."
+        )
+    if num_labels is not None and preds.shape[1] != num_labels:
+        raise ValueError(f"Expected {num_labels} classes (columns), got {preds.shape[1]}.")
+
+
+class SonycUSTScores(Metric):
+    """The official SONYC-UST scores (`sonyc_ust_scores`) accumulated over an epoch.
+
+    The metric is defined over the whole evaluation set (thresholds are its distinct scores), so the states are
+    the raw ``(N, K)`` predictions and targets, concatenated across batches and processes.
+
+    ``compute()`` returns a dict of scalar float32 tensors ``micro_auprc``, ``macro_auprc``, ``micro_f1``;
+    inside a `MetricCollection` these keys are merged into the collection's flat result.
+    """
+
+    is_differentiable = False
+    higher_is_better = True
+    full_state_update = False
+    preds: list[Tensor]
+    target: list[Tensor]
+
+    def __init__(self, num_labels: int | None = None, min_threshold: float = MIN_THRESHOLD, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.num_labels = num_labels
+        self.min_threshold = min_threshold
+        self.add_state("preds", default=[], dist_reduce_fx="cat")
+        self.add_state("target", default=[], dist_reduce_fx="cat")
+
+    def update(self, preds: Tensor, target: Tensor) -> None:
+        """Store a batch. preds: ``(B, K)`` probabilities (sigmoid applied); target: ``(B, K)`` multi-hot."""
+        _check_batch(preds, target, self.num_labels)
+        self.preds.append(preds.detach())
+        self.target.append(target.detach())
+
+    def compute(self) -> dict[str, Tensor]:
+        """Scores over everything seen since the last reset, as scalar tensors on the metric's device."""
+        if isinstance(self.preds, list) and not self.preds:
+            raise ValueError("SonycUSTScores.compute() called before any update(); feed at least one batch.")
+        preds = dim_zero_cat(self.preds).to(torch.float64).cpu().numpy()
+        target = dim_zero_cat(self.target).cpu().numpy()
+        scores = sonyc_ust_scores(target, preds, min_threshold=self.min_threshold)
+        return {key: torch.tensor(scores[key], dtype=torch.float32, device=self.device) for key in UST_KEYS}
+
+
+class _MultilabelAPFloatTarget(MultilabelAveragePrecision):
+    """torchmetrics' multilabel AP, also accepting float multi-hot targets (it insists on integer ones)."""
+
+    def update(self, preds: Tensor, target: Tensor) -> None:
+        """preds: ``(B, K)`` probabilities; target: ``(B, K)`` multi-hot, float or integer."""
+        if target.is_floating_point():
+            as_long = target.long()
+            if not torch.equal(as_long.to(target.dtype), target):
+                raise ValueError("mAP targets must be exactly 0 or 1; got fractional (soft) labels.")
+            target = as_long
+        super().update(preds, target)
+
+
+def build_metrics(task: Literal["multilabel", "multiclass"], num_classes: int) -> MetricCollection:
+    """The metrics kdzoo logs for a task, as one collection whose ``compute()`` is a flat dict of scalars.
+
+    * ``"multilabel"`` (SONYC-UST): ``micro_auprc``, ``macro_auprc``, ``micro_f1`` (the official scores, see
+      `SonycUSTScores`) and ``mAP``, torchmetrics' macro ``MultilabelAveragePrecision``: the AudioSet-style
+      ranking average precision, a different number from ``macro_auprc`` (no threshold floor, no padding, step
+      interpolation instead of trapezoids), reported for comparison with tagging literature.
+    * ``"multiclass"`` (e.g. Speech Commands): ``accuracy`` (micro, i.e. the fraction of clips right) and
+      ``macro_accuracy`` (mean per-class recall).
+
+    ``update(probs, target)`` takes probabilities (sigmoid or softmax already applied): ``(B, K)`` with float or
+    integer multi-hot targets ``(B, K)`` for multilabel, long class ids ``(B,)`` for multiclass. Log
+    ``collection.compute()`` (a dict), not the collection object: the UST metric returns several values.
+    """
+    if num_classes < 1 or (task == "multiclass" and num_classes < 2):
+        raise ValueError(f"num_classes={num_classes} is too small for task {task!r} (need >= 1, multiclass >= 2).")
+    if task == "multilabel":
+        metrics = {
+            "sonyc_ust": SonycUSTScores(num_labels=num_classes),
+            "mAP": _MultilabelAPFloatTarget(num_labels=num_classes, average="macro"),
+        }
+        # Both metrics keep states named preds/target holding equal values; compute groups would then share one
+        # copy between them, with the dtype of whichever updated first. Keep them apart.
+        return MetricCollection(metrics, compute_groups=False)
+    if task == "multiclass":
+        return MetricCollection(
+            {
+                "accuracy": MulticlassAccuracy(num_classes=num_classes, average="micro"),
+                "macro_accuracy": MulticlassAccuracy(num_classes=num_classes, average="macro"),
+            }
+        )
+    raise ValueError(f"Unknown task {task!r}; use 'multilabel' (SONYC-UST) or 'multiclass' (Speech Commands).")
