@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import logging
-from pathlib import Path
 from typing import Literal
 
 from kdzoo.data.sonyc import SonycUSTDataModule
-from kdzoo.data.synth import MARKER_NAME, SYNTH_VERSION, synth_ust
+from kdzoo.data.synth import corpus_matches, synth_ust
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +23,8 @@ class SynthUSTDataModule(SonycUSTDataModule):
         root: where the corpus lives (created if absent).
         clips: number of 10 s clips (20 % go to ``validate``).
         corpus_seed: generator seed (the data), distinct from the training seed.
+        speech: voice events from the built-in formant synthesiser (``"formant"``, the default: identical
+            bytes on every machine, which the shipped demo teacher relies on) or espeak-ng (``"espeak"``).
         workers: generator processes.
         level, sample_rate, clip_seconds, batch_size, num_workers, preload, seed: as in
             :class:`SonycUSTDataModule`.
@@ -35,6 +35,7 @@ class SynthUSTDataModule(SonycUSTDataModule):
         root: str = "data/synth-ust",
         clips: int = 600,
         corpus_seed: int = 0,
+        speech: Literal["formant", "espeak", "auto"] = "formant",
         workers: int = 2,
         level: Literal["coarse", "fine"] = "coarse",
         sample_rate: int = 16000,
@@ -46,19 +47,13 @@ class SynthUSTDataModule(SonycUSTDataModule):
     ) -> None:
         super().__init__(root=root, version=1, level=level, sample_rate=sample_rate, clip_seconds=clip_seconds,
                          batch_size=batch_size, num_workers=num_workers, preload=preload, seed=seed)
-        self.clips, self.corpus_seed, self.workers = clips, corpus_seed, workers
+        self.clips, self.corpus_seed, self.speech, self.workers = clips, corpus_seed, speech, workers
 
-    def corpus_is_ready(self) -> bool:
-        marker = Path(self.root) / MARKER_NAME
-        if not marker.is_file():
-            return False
-        found = json.loads(marker.read_text())
-        params = found.get("params", {})
-        same = params.get("clips") == self.clips and params.get("seed") == self.corpus_seed
-        return same and found.get("version") == SYNTH_VERSION
+    def _corpus_args(self) -> dict:
+        return {"clips": self.clips, "seed": self.corpus_seed, "speech": self.speech, "clip_seconds": self.clip_seconds}
 
     def prepare_data(self) -> None:
-        if self.corpus_is_ready():
+        if corpus_matches(self.root, **self._corpus_args()):
             return
         log.info("generating the offline corpus: %d clips, seed %d, in %s", self.clips, self.corpus_seed, self.root)
-        synth_ust(self.root, clips=self.clips, seed=self.corpus_seed, workers=self.workers)
+        synth_ust(self.root, workers=self.workers, **self._corpus_args())
