@@ -26,6 +26,7 @@ commands:
   recipes    list the recipes with a one-line description
   models     list registered students and teachers with parameter counts
   data       data tools: `kdzoo data synth-ust` (offline corpus), `kdzoo data download sonyc-ust`
+  publish    copy a finished run's student into checkpoints/teachers/ and record it in the manifest
 
 `kdzoo <command> --help` shows the options of each command."""
 
@@ -41,7 +42,8 @@ def main(argv: list[str] | None = None) -> int:
 
         run_lightning(command, expand_recipe(rest))
         return 0
-    tools = {"recipes": _recipes_command, "models": _models_command, "data": _data_command}
+    tools = {"recipes": _recipes_command, "models": _models_command, "data": _data_command,
+             "publish": _publish_command}
     if command not in tools:
         print(f"kdzoo: unknown command {command!r}\n\n{HELP}", file=sys.stderr)
         return 2
@@ -110,6 +112,19 @@ def _models_command(args: list[str]) -> int:
         for name in names:
             info = kdzoo.model_info(name)
             print(f"{kind:8s} {name:24s} {info.num_params:>12,d}  {info.description}")
+    return 0
+
+
+def _publish_command(args: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="kdzoo publish", description="Ship a run's student as named weights.")
+    parser.add_argument("run_dir", help="a finished run, e.g. checkpoints/runs/teacher_demo/version_0")
+    parser.add_argument("--name", required=True, help="published name, e.g. teacher_demo")
+    parser.add_argument("--command", required=True, help="the command that produced the run (recorded)")
+    opts = parser.parse_args(args)
+    from kdzoo.checkpoints import publish
+
+    entry = publish(opts.run_dir, opts.name, opts.command)
+    print(f"{opts.name}: {entry['file']} sha256 {entry['sha256']}")
     return 0
 
 

@@ -14,9 +14,9 @@ from kdzoo.cli import expand_recipe, find_recipe, main, recipe_names
 from kdzoo.data.synth import synth_ust
 
 RECIPES = recipe_names()
-TINY = ["--trainer.max_epochs", "1", "--trainer.limit_train_batches", "2", "--trainer.limit_val_batches", "1", "--trainer.limit_test_batches", "1",
-        "--trainer.enable_progress_bar", "false", "--data.init_args.clip_seconds", "2",
-        "--data.init_args.batch_size", "4"]
+TINY = ["--trainer.max_epochs", "1", "--trainer.limit_train_batches", "2", "--trainer.limit_val_batches", "1",
+        "--trainer.limit_test_batches", "1", "--trainer.enable_progress_bar", "false",
+        "--data.init_args.clip_seconds", "2", "--data.init_args.batch_size", "4"]
 
 
 @pytest.fixture(scope="module")
@@ -59,7 +59,8 @@ def test_unknown_recipe_lists_known_ones():
 
 def test_expand_recipe_keeps_other_arguments():
     args = expand_recipe(["--recipe", "kd_demo", "--trainer.max_epochs", "3"])
-    assert args[0] == "--config" and args[1].endswith("recipes/kd_demo.yaml") and args[2:] == ["--trainer.max_epochs", "3"]
+    assert args[0] == "--config" and args[1].endswith("recipes/kd_demo.yaml")
+    assert args[2:] == ["--trainer.max_epochs", "3"]
 
 
 def test_models_listing(capsys):

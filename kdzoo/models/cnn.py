@@ -82,7 +82,7 @@ def cnn_m(**kwargs) -> CNN:
     return CNN(channels=(32, 64, 128, 128), convs_per_block=2, **kwargs)
 
 
-@register_teacher(family="cnn_teacher", description="CNN teacher, 4 blocks of 24-192 channels (CPU-trainable demo size)")
+@register_teacher(family="cnn_teacher", description="CNN teacher, 4 blocks of 24-192 channels (CPU-trainable)")
 def cnn_teacher_s(**kwargs) -> CNN:
     return CNN(channels=(24, 48, 96, 192), **kwargs)
 

@@ -39,7 +39,7 @@ class MobileNet(AudioModel):
         self.frontend = student_frontend(sample_rate, n_mels)
         self.input_norm = nn.BatchNorm2d(1)
         self.net = timm.create_model(arch, pretrained=False, in_chans=1, num_classes=num_classes, drop_rate=drop_rate)
-        self.embed_dim = self.net.num_features if not hasattr(self.net, "head_hidden_size") else self.net.head_hidden_size
+        self.embed_dim = getattr(self.net, "head_hidden_size", None) or self.net.num_features
         self.frame_hop_s = self.frontend.hop_seconds * self.net.feature_info[-1]["reduction"]
 
     def forward_spectrogram(self, spectrogram: Tensor) -> ModelOutput:

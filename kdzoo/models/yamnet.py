@@ -688,6 +688,13 @@ class YAMNetClassifier(AudioModel):
         self.classifier = nn.Linear(self.embed_dim, num_classes)
         self.cache_embeddings = cache_embeddings
         self._frames_cache: dict[str, Tensor] = {}
+        # The frozen backbone comes from ``weights``, so checkpoints hold only the head (1 MB, not 15 MB).
+        self._register_state_dict_hook(_drop_backbone_keys)
+
+    def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
+        """Load head weights; backbone keys absent from ``state_dict`` keep the weights from ``weights``."""
+        current = {f"backbone.{k}": v for k, v in self.backbone.state_dict().items()}
+        return super().load_state_dict({**current, **state_dict}, strict=strict, assign=assign)
 
     def _load_backbone(self, weights: str | None, cache_dir: str | None) -> None:
         state = yamnet_state_dict(weights, cache_dir)
@@ -735,6 +742,11 @@ class YAMNetClassifier(AudioModel):
             frame_hop_s=PATCH_HOP_SECONDS,
             extras={"patch_logits": patch_logits},
         )
+
+
+def _drop_backbone_keys(module: nn.Module, state_dict: dict, prefix: str, local_metadata: dict) -> None:
+    for key in [k for k in state_dict if k.startswith(f"{prefix}backbone.")]:
+        del state_dict[key]
 
 
 def _check_head_args(num_classes: int, hidden: tuple[int, ...], dropout: float) -> None:
