@@ -18,6 +18,7 @@ from lightning.pytorch.cli import LightningCLI
 
 from kdzoo.distill.distiller import Distiller
 from kdzoo.models.teacher import sha256_of
+from kdzoo.plots import plot_run
 
 log = logging.getLogger(__name__)
 RUNS_DIR = Path("checkpoints/runs")
@@ -48,6 +49,8 @@ class KDZooCLI(LightningCLI):
         run_dir = Path(self.trainer.log_dir or self.trainer.default_root_dir)
         student_path = self.model.save_student(run_dir / "student.pt", scores=scores, best_checkpoint=best)
         (run_dir / "summary.json").write_text(json.dumps(_summary(self.model, scores, best, student_path), indent=2))
+        if (run_dir / "metrics.csv").is_file():
+            plot_run(run_dir)
         print_summary(self.model, scores, best, student_path)
 
 
@@ -84,7 +87,8 @@ def print_summary(model: Distiller, scores: dict, best: str, student_path: Path)
         table.add_row(key, f"{value:.4f}")
     console = Console()
     console.print(table)
-    console.print(f"best checkpoint: {best or '(none)'}\nstudent weights: {student_path}")
+    console.print(f"best checkpoint: {best or '(none)'}\nstudent weights: {student_path}\n"
+                  f"curves: {student_path.parent / 'curves.png'}")
 
 
 def run_lightning(subcommand: str, args: list[str]) -> KDZooCLI:

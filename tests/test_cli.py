@@ -96,6 +96,7 @@ def test_recipe_runs_a_few_steps(recipe, corpus, tmp_path, monkeypatch):
     summary = json.loads((run_dir / "summary.json").read_text())
     assert 0.0 <= summary["scores"]["test/micro_auprc"] <= 1.0
     assert (run_dir / "student.pt").is_file() and (run_dir / "config.yaml").is_file()
+    assert (run_dir / "curves.png").stat().st_size > 10_000
     saved = yaml.safe_load((run_dir / "config.yaml").read_text())
     assert saved["trainer"]["limit_train_batches"] == 2 and saved["data"]["init_args"]["root"] == str(corpus)
     assert summary["best_checkpoint"].endswith(".ckpt")  # validation ran and selected a checkpoint
