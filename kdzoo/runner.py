@@ -16,6 +16,7 @@ import lightning.pytorch as pl
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.cli import LightningCLI
 
+from kdzoo.callbacks import PredictionCSVWriter
 from kdzoo.distill.distiller import Distiller
 from kdzoo.models.teacher import sha256_of
 from kdzoo.plots import plot_run
@@ -101,7 +102,10 @@ def run_lightning(subcommand: str, args: list[str]) -> KDZooCLI:
         args=[subcommand, *args],
         save_config_kwargs={"overwrite": True},
         trainer_defaults={
-            "callbacks": [ModelCheckpoint(monitor="val/score", mode="max", save_last=True, filename="best-{epoch}")],
+            "callbacks": [
+                ModelCheckpoint(monitor="val/score", mode="max", save_last=True, filename="best-{epoch}"),
+                PredictionCSVWriter(),
+            ],
             "log_every_n_steps": 5,
             "deterministic": "warn",
         },

@@ -100,3 +100,22 @@ def test_recipe_runs_a_few_steps(recipe, corpus, tmp_path, monkeypatch):
     saved = yaml.safe_load((run_dir / "config.yaml").read_text())
     assert saved["trainer"]["limit_train_batches"] == 2 and saved["data"]["init_args"]["root"] == str(corpus)
     assert summary["best_checkpoint"].endswith(".ckpt")  # validation ran and selected a checkpoint
+
+
+def test_predict_writes_the_official_submission_format(corpus, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    main(["fit", "--recipe", "scratch_demo", *TINY, "--data.init_args.root", str(corpus),
+          "--data.init_args.clips", "12", "--name", "p"])
+    ckpt = tmp_path / "checkpoints" / "runs" / "p" / "version_0" / "checkpoints" / "last.ckpt"
+    main(["predict", "--recipe", "scratch_demo", "--data.init_args.root", str(corpus), "--data.init_args.clips", "12",
+          "--data.init_args.clip_seconds", "2", "--ckpt_path", str(ckpt), "--name", "p",
+          "--trainer.enable_progress_bar", "false"])
+    written = list((tmp_path / "checkpoints" / "runs" / "p").glob("version_*/predictions.csv"))
+    import pandas as pd
+
+    table = pd.read_csv(written[0])
+    assert list(table.columns) == ["audio_filename", "1_engine", "2_machinery-impact", "3_non-machinery-impact",
+                                   "4_powered-saw", "5_alert-signal", "6_music", "7_human-voice", "8_dog"]
+    truth = pd.read_csv(corpus / "annotations.csv").query("split == 'validate'").audio_filename.unique()
+    assert sorted(table.audio_filename) == sorted(truth)  # one row per clip of the test (= validate) split
+    assert table.iloc[:, 1:].stack().between(0, 1).all()
