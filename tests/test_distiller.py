@@ -114,3 +114,22 @@ def test_batch_collate_rejects_mixed_rates():
     item = {"waveform": torch.zeros(4), "target": torch.zeros(2), "clip_id": "a", "sample_rate": 16000}
     with pytest.raises(ValueError, match="different sample rates"):
         Batch.collate([item, {**item, "sample_rate": 8000}])
+
+
+def test_resume_from_last_checkpoint_continues_where_it_stopped(tone_data, tmp_path):
+    from lightning.pytorch.callbacks import ModelCheckpoint
+
+    def fresh_model():
+        torch.manual_seed(0)
+        return Distiller(kdzoo.create_student("cnn_xs", num_classes=3), num_classes=3)
+
+    first = trainer(max_epochs=1, enable_checkpointing=True, default_root_dir=tmp_path,
+                    callbacks=[ModelCheckpoint(dirpath=tmp_path, save_last=True)])
+    first.fit(fresh_model(), datamodule=tone_data)
+    steps_per_epoch = first.global_step
+    resumed = trainer(max_epochs=2)
+    model = fresh_model()
+    resumed.fit(model, datamodule=tone_data, ckpt_path=str(tmp_path / "last.ckpt"))
+    assert resumed.current_epoch == 2 and resumed.global_step == 2 * steps_per_epoch
+    state = torch.load(tmp_path / "last.ckpt", weights_only=False)
+    assert state["optimizer_states"][0]["state"], "the optimiser state must be in the checkpoint"
