@@ -12,7 +12,7 @@ from torch import Tensor, nn
 
 from kdzoo.models._registry import register_student, register_teacher
 from kdzoo.models.base import AudioModel
-from kdzoo.models.layers import ConvBlock, frames_from_map, pool_time, student_frontend
+from kdzoo.models.layers import ConvBlock, classify_frames, frames_from_map, student_frontend
 from kdzoo.types import ModelOutput
 
 
@@ -57,14 +57,7 @@ class CNN(AudioModel):
     def forward_spectrogram(self, spectrogram: Tensor) -> ModelOutput:
         feature_map = self.blocks(self.input_norm(spectrogram))  # (B, C, F', T')
         frames = frames_from_map(feature_map)  # (B, T', C)
-        embedding = pool_time(frames)
-        return ModelOutput(
-            logits=self.head(self.dropout(embedding)),
-            embedding=embedding,
-            frames=frames,
-            frame_hop_s=self.frame_hop_s,
-            feature_map=feature_map,
-        )
+        return classify_frames(frames, feature_map, self.dropout, self.head, self.frame_hop_s)
 
 
 @register_student(family="cnn", description="CNN, 4 blocks of 8-32 channels (microcontroller-sized)")

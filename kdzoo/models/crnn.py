@@ -8,7 +8,7 @@ from torch import Tensor, nn
 
 from kdzoo.models._registry import register_student
 from kdzoo.models.base import AudioModel
-from kdzoo.models.layers import ConvBlock, pool_time, student_frontend
+from kdzoo.models.layers import ConvBlock, classify_frames, student_frontend
 from kdzoo.types import ModelOutput
 
 
@@ -51,14 +51,7 @@ class CRNN(AudioModel):
         feature_map = self.convs(self.input_norm(spectrogram))  # (B, C, F', T')
         per_frame = feature_map.flatten(1, 2).transpose(1, 2)  # (B, T', C * F')
         frames, _ = self.gru(per_frame)  # (B, T', 2H)
-        embedding = pool_time(frames)
-        return ModelOutput(
-            logits=self.head(self.dropout(embedding)),
-            embedding=embedding,
-            frames=frames,
-            frame_hop_s=self.frame_hop_s,
-            feature_map=feature_map,
-        )
+        return classify_frames(frames, feature_map, self.dropout, self.head, self.frame_hop_s)
 
 
 @register_student(family="crnn", description="CRNN, 3 conv blocks (16-32 ch) + BiGRU 32")

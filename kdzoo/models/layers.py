@@ -5,6 +5,7 @@ from __future__ import annotations
 from torch import Tensor, nn
 
 from kdzoo.models.frontend import LogMel
+from kdzoo.types import ModelOutput
 
 
 def student_frontend(sample_rate: int, n_mels: int = 64, hop_seconds: float = 0.02) -> LogMel:
@@ -37,3 +38,12 @@ def frames_from_map(feature_map: Tensor) -> Tensor:
 def pool_time(frames: Tensor) -> Tensor:
     """(B, T, C) -> (B, C): mean + max over time, so both sustained and short events reach the head."""
     return frames.mean(dim=1) + frames.amax(dim=1)
+
+
+def classify_frames(
+    frames: Tensor, feature_map: Tensor, dropout: nn.Module, head: nn.Module, frame_hop_s: float
+) -> ModelOutput:
+    """The shared tail of the CNN and CRNN: frames (B, T, C) -> pooled embedding (B, C) -> dropout -> head."""
+    embedding = pool_time(frames)
+    return ModelOutput(logits=head(dropout(embedding)), embedding=embedding, frames=frames, frame_hop_s=frame_hop_s,
+                       feature_map=feature_map)
