@@ -491,3 +491,12 @@ def test_classifier_checkpoints_hold_only_the_head(tmp_path):
     other.load_state_dict(state)  # strict: the head keys must all be there
     waveform = torch.randn(1, 16000) * 0.1
     torch.testing.assert_close(other.eval()(waveform, 16000).logits, model.eval()(waveform, 16000).logits)
+
+
+def test_classifier_head_only_checkpoint_loads_when_nested():
+    torch.manual_seed(0)
+    inner = yam.YAMNetClassifier(num_classes=3, weights=None)
+    outer = torch.nn.ModuleDict({"student": inner})
+    state = outer.state_dict()
+    assert not any("backbone" in key for key in state)
+    outer.load_state_dict(state)  # strict, through the parent: the hook fills in the backbone

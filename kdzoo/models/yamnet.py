@@ -688,13 +688,11 @@ class YAMNetClassifier(AudioModel):
         self.classifier = nn.Linear(self.embed_dim, num_classes)
         self.cache_embeddings = cache_embeddings
         self._frames_cache: dict[str, Tensor] = {}
-        # The frozen backbone comes from ``weights``, so checkpoints hold only the head (1 MB, not 15 MB).
+        # The frozen backbone comes from ``weights``, so checkpoints hold only the head (1 MB, not 15 MB); on
+        # loading, backbone keys a checkpoint lacks keep the current backbone weights. Hooks (not a
+        # ``load_state_dict`` override) so this also holds when the model is nested, e.g. in a Distiller.
         self._register_state_dict_hook(_drop_backbone_keys)
-
-    def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
-        """Load head weights; backbone keys absent from ``state_dict`` keep the weights from ``weights``."""
-        current = {f"backbone.{k}": v for k, v in self.backbone.state_dict().items()}
-        return super().load_state_dict({**current, **state_dict}, strict=strict, assign=assign)
+        self.register_load_state_dict_pre_hook(_keep_backbone_keys)
 
     def _load_backbone(self, weights: str | None, cache_dir: str | None) -> None:
         state = yamnet_state_dict(weights, cache_dir)
@@ -747,6 +745,11 @@ class YAMNetClassifier(AudioModel):
 def _drop_backbone_keys(module: nn.Module, state_dict: dict, prefix: str, local_metadata: dict) -> None:
     for key in [k for k in state_dict if k.startswith(f"{prefix}backbone.")]:
         del state_dict[key]
+
+
+def _keep_backbone_keys(module: nn.Module, state_dict: dict, prefix: str, *args) -> None:
+    for key, value in module.backbone.state_dict().items():
+        state_dict.setdefault(f"{prefix}backbone.{key}", value)
 
 
 def _check_head_args(num_classes: int, hidden: tuple[int, ...], dropout: float) -> None:
