@@ -26,6 +26,7 @@ commands:
   recipes    list the recipes with a one-line description
   models     list registered students and teachers with parameter counts
   data       data tools: `kdzoo data synth-ust` (offline corpus), `kdzoo data download sonyc-ust`
+  bench      run recipes over seeds and tabulate test scores (mean ± std):  kdzoo bench kd_demo --seeds 0 1 2
   publish    copy a finished run's student into checkpoints/teachers/ and record it in the manifest
 
 `kdzoo <command> --help` shows the options of each command."""
@@ -43,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
         run_lightning(command, expand_recipe(rest))
         return 0
     tools = {"recipes": _recipes_command, "models": _models_command, "data": _data_command,
-             "publish": _publish_command}
+             "publish": _publish_command, "bench": _bench_command}
     if command not in tools:
         print(f"kdzoo: unknown command {command!r}\n\n{HELP}", file=sys.stderr)
         return 2
@@ -113,6 +114,29 @@ def _models_command(args: list[str]) -> int:
             info = kdzoo.model_info(name)
             print(f"{kind:8s} {name:24s} {info.num_params:>12,d}  {info.description}")
     return 0
+
+
+def _bench_command(args: list[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="kdzoo bench", description="Fit recipes over seeds; print and save mean ± std of the test scores.",
+        epilog="Arguments after `--` go to every fit, e.g. `-- --trainer.max_epochs 5`.")
+    parser.add_argument("recipes", nargs="+", help="recipe names (see `kdzoo recipes`)")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="training seeds (default: 0 1 2)")
+    parser.add_argument("--out", default="checkpoints/runs/bench", help="where runs.csv and results.md go")
+    own, overrides = _split_at_dashes(args)
+    opts = parser.parse_args(own)
+    from kdzoo.bench import markdown, run_bench
+
+    print(markdown(run_bench(opts.recipes, opts.seeds, overrides, opts.out)))
+    return 0
+
+
+def _split_at_dashes(args: list[str]) -> tuple[list[str], list[str]]:
+    """``a b -- c d`` -> ``([a, b], [c, d])``."""
+    if "--" not in args:
+        return args, []
+    i = args.index("--")
+    return args[:i], args[i + 1 :]
 
 
 def _publish_command(args: list[str]) -> int:

@@ -31,7 +31,7 @@ def test_programmatic_example_runs(tmp_path, monkeypatch):
     code = python_example()
     for old, new in [
         ('root="data/synth-ust", clips=600', f'root="{corpus}", clips=12, clip_seconds=2.0, batch_size=4'),
-        ("max_epochs=15", "max_epochs=1, limit_train_batches=2, logger=False, enable_checkpointing=False"),
+        ("max_epochs=30", "max_epochs=1, limit_train_batches=2, logger=False, enable_checkpointing=False"),
     ]:
         assert old in code, f"the README example no longer contains {old!r}; update this test"
         code = code.replace(old, new)
