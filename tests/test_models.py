@@ -79,7 +79,9 @@ def test_wrong_sample_rate_names_both_rates():
 
 def test_size_ordering_within_families():
     count = lambda n: kdzoo.model_info(n).num_params  # noqa: E731
-    assert count("cnn_xs") < count("cnn_s") < count("cnn_m") < count("cnn_teacher_s") < count("cnn_teacher_m")
+    assert count("cnn_xs") < count("cnn_s") < count("cnn_m")
+    assert count("cnn_s") < count("cnn_teacher_s") < count("cnn_teacher_m")
+    assert count("crnn_s") < count("crnn_m") and count("ast_tiny") < count("ast_s")
     assert count("cnn_xs") < 20_000  # a microcontroller-sized student: 60 kB of fp32 weights
 
 
