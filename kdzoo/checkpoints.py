@@ -42,6 +42,7 @@ def publish(run_dir: str | Path, name: str, command: str, dest_dir: str | Path =
     config = yaml.safe_load((run_dir / "config.yaml").read_text())
     entry = {
         "file": dest.as_posix(),
+        "recipe": run_dir.parent.name,  # runs live in checkpoints/runs/<recipe>/version_N
         "sha256": sha256_of(dest),
         "architecture": config["model"]["student"],
         "data": config["data"],

@@ -35,8 +35,8 @@ def test_shipped_file_matches_manifest_and_loads(name):
 
 
 def test_publish_copies_and_records(tmp_path):
-    run = tmp_path / "run"
-    run.mkdir()
+    run = tmp_path / "runs" / "some_recipe" / "version_0"
+    run.mkdir(parents=True)
     model = kdzoo.create_student("cnn_xs")
     torch.save({"state_dict": model.state_dict()}, run / "student.pt")
     (run / "summary.json").write_text(json.dumps({"scores": {"test/micro_auprc": 0.5}}))
@@ -46,7 +46,8 @@ def test_publish_copies_and_records(tmp_path):
     entry = publish(run, "tiny", "kdzoo fit --recipe x", dest_dir=tmp_path / "teachers",
                     manifest=tmp_path / "manifest.json")
     assert entry["sha256"] == sha256_of(tmp_path / "teachers" / "tiny.pt") == sha256_of(run / "student.pt")
-    assert read_manifest(tmp_path / "manifest.json")["tiny"]["seed"] == 3
+    recorded = read_manifest(tmp_path / "manifest.json")["tiny"]
+    assert recorded["seed"] == 3 and recorded["recipe"] == "some_recipe"
 
 
 def test_publish_rejects_unfinished_runs(tmp_path):
