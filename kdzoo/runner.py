@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import warnings
 from pathlib import Path
 
 import lightning.pytorch as pl
@@ -22,6 +23,8 @@ from kdzoo.models.teacher import sha256_of
 from kdzoo.plots import plot_run
 
 log = logging.getLogger(__name__)
+# Lightning 2.6 on torch 2.11 warns about its own use of a deprecated torch API on every fit; not ours to fix.
+warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*")
 RUNS_DIR = Path("checkpoints/runs")
 
 
