@@ -161,6 +161,9 @@ def _data_command(args: list[str]) -> int:
     synth.add_argument("--clips", type=int, default=600, help="number of 10 s clips (default: %(default)s)")
     synth.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
     synth.add_argument("--workers", type=int, default=2, help="processes (default: %(default)s)")
+    synth.add_argument("--speech", choices=["formant", "espeak", "auto"], default="formant",
+                       help="voice events: built-in formant voices (same bytes on every machine; what the demo "
+                            "recipes use) or espeak-ng (default: %(default)s)")
     download = sub.add_parser("download", help="download a data set")
     download.add_argument("dataset", choices=["sonyc-ust"])
     download.add_argument("--version", type=int, choices=[1, 2], default=1, help="1 = DCASE 2019 Task 5, 2 = v2.3")
@@ -170,7 +173,7 @@ def _data_command(args: list[str]) -> int:
     if opts.tool == "synth-ust":
         from kdzoo.data.synth import describe, synth_ust
 
-        synth_ust(opts.root, clips=opts.clips, seed=opts.seed, workers=opts.workers)
+        synth_ust(opts.root, clips=opts.clips, seed=opts.seed, workers=opts.workers, speech=opts.speech)
         print(describe(opts.root))
         return 0
     from kdzoo.data.download import download_sonyc_ust

@@ -135,3 +135,12 @@ def test_bench_tabulates_mean_and_std_over_seeds(corpus, tmp_path, monkeypatch, 
     assert results.startswith("`kdzoo bench scratch_demo --seeds 0 1 -- ") and expected in results
     assert expected in capsys.readouterr().out
     assert (tmp_path / "checkpoints" / "runs" / "scratch_demo-seed1" / "version_0" / "student.pt").is_file()
+
+
+def test_data_synth_ust_command_writes_what_the_demo_module_expects(tmp_path, capsys):
+    from kdzoo.data.synth import corpus_matches
+
+    assert main(["data", "synth-ust", "--root", str(tmp_path / "c"), "--clips", "10", "--workers", "1"]) == 0
+    # the demo data module's defaults (formant speech, 10 s clips) accept this corpus without regenerating it
+    assert corpus_matches(tmp_path / "c", clips=10, seed=0, speech="formant", clip_seconds=10.0)
+    assert "1_engine" in capsys.readouterr().out
