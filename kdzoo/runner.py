@@ -52,10 +52,10 @@ class KDZooCLI(LightningCLI):
         scores = {k: float(v) for k, v in (results[0] if results else {}).items()}
         run_dir = Path(self.trainer.log_dir or self.trainer.default_root_dir)
         student_path = self.model.save_student(run_dir / "student.pt", scores=scores, best_checkpoint=best)
-        (run_dir / "summary.json").write_text(json.dumps(_summary(self.model, scores, best, student_path), indent=2))
-        if (run_dir / "metrics.csv").is_file():
-            plot_run(run_dir)
-        print_summary(self.model, scores, best, student_path)
+        info = _summary(self.model, scores, best, student_path)
+        (run_dir / "summary.json").write_text(json.dumps(info, indent=2))
+        curves = plot_run(run_dir) if (run_dir / "metrics.csv").is_file() else None
+        print_summary(info, curves)
 
 
 def _recipe_name(config) -> str | None:
@@ -78,21 +78,21 @@ def _summary(model: Distiller, scores: dict, best: str, student_path: Path) -> d
     }
 
 
-def print_summary(model: Distiller, scores: dict, best: str, student_path: Path) -> None:
-    """A table a person reads at the end of a run: scores, student size, where the weights went."""
+def print_summary(info: dict, curves: Path | None = None) -> None:
+    """A table a person reads at the end of a run (``info`` from :func:`_summary`): scores, size, files."""
     from rich.console import Console
     from rich.table import Table
 
-    info = _summary(model, scores, best, student_path)
     table = Table(title=f"{info['method']} -> {info['student']}, {info['student_params']:,} params")
     table.add_column("test metric")
     table.add_column("value", justify="right")
-    for key, value in sorted(scores.items()):
+    for key, value in sorted(info["scores"].items()):
         table.add_row(key, f"{value:.4f}")
     console = Console()
     console.print(table)
-    console.print(f"best checkpoint: {best or '(none)'}\nstudent weights: {student_path}\n"
-                  f"curves: {student_path.parent / 'curves.png'}")
+    console.print(f"best checkpoint: {info['best_checkpoint'] or '(none)'}\nstudent weights: {info['student_weights']}")
+    if curves is not None:
+        console.print(f"curves: {curves}")
 
 
 def run_lightning(subcommand: str, args: list[str]) -> KDZooCLI:
