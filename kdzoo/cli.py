@@ -12,7 +12,6 @@ import sys
 from pathlib import Path
 
 LIGHTNING_COMMANDS = ("fit", "validate", "test", "predict")
-RECIPE_DIRS = (Path.cwd() / "recipes", Path(__file__).resolve().parents[1] / "recipes")
 
 HELP = """usage: kdzoo <command> [options]
 
@@ -52,22 +51,31 @@ def main(argv: list[str] | None = None) -> int:
 
 
 # -- recipes ---------------------------------------------------------------------------------------------
+def recipe_dirs() -> list[Path]:
+    """Where recipes are looked up, in order: ``./recipes`` (a user's own) then the shipped ones."""
+    from kdzoo.shipped import recipes_dir
+
+    return list(dict.fromkeys([Path.cwd() / "recipes", recipes_dir()]))
+
+
 def find_recipe(name: str) -> Path:
-    """``recipes/<name>.yaml`` from the working directory or the kdzoo checkout; a path is returned as is."""
-    if name.endswith((".yaml", ".yml")) and Path(name).is_file():
-        return Path(name)
-    for folder in RECIPE_DIRS:
+    """``recipes/<name>.yaml`` from the working directory or the shipped recipes; a YAML path is returned as is."""
+    if name.endswith((".yaml", ".yml")):
+        if Path(name).is_file():
+            return Path(name)
+        raise SystemExit(f"kdzoo: recipe file {name} does not exist")
+    for folder in recipe_dirs():
         if (folder / f"{name}.yaml").is_file():
             return folder / f"{name}.yaml"
-    known = ", ".join(recipe_names()) or "none found"
-    raise SystemExit(f"kdzoo: no recipe named {name!r}; available: {known}")
+    looked = ", ".join(str(folder) for folder in recipe_dirs())
+    raise SystemExit(f"kdzoo: no recipe named {name!r} (looked in {looked}); available: "
+                     f"{', '.join(recipe_names()) or 'none found'}")
 
 
 def recipe_names() -> list[str]:
-    for folder in RECIPE_DIRS:
-        if folder.is_dir():
-            return sorted(p.stem for p in folder.glob("*.yaml") if not p.stem.startswith("_"))
-    return []
+    """Every recipe name found in :func:`recipe_dirs` (files starting with ``_`` are private)."""
+    names = {p.stem for folder in recipe_dirs() if folder.is_dir() for p in folder.glob("*.yaml")}
+    return sorted(name for name in names if not name.startswith("_"))
 
 
 def recipe_description(path: Path) -> str:

@@ -30,17 +30,11 @@ def load_state_dict(path: str | Path) -> dict[str, Tensor]:
 
 
 def resolve_checkpoint(path: str | Path) -> Path:
-    """``path`` as given, or relative to the kdzoo checkout (where shipped ``checkpoints/`` live)."""
-    path = Path(path)
-    if path.is_file():
-        return path
-    shipped = Path(__file__).resolve().parents[2] / path
-    if not path.is_absolute() and shipped.is_file():
-        return shipped
-    raise FileNotFoundError(
-        f"teacher checkpoint {path} does not exist (looked in {Path.cwd()} and {shipped.parent}); "
-        "train it first (see the recipe's comment) or pass --model.teacher.init_args.checkpoint PATH"
-    )
+    """``path`` as given, else relative to the shipped files (:mod:`kdzoo.shipped`: checkout or wheel)."""
+    from kdzoo.shipped import resolve
+
+    return resolve(path, what="teacher checkpoint",
+                   hint="train it first (see the recipe's first line) or pass --model.teacher.init_args.checkpoint PATH")
 
 
 def _load_into(model: nn.Module, checkpoint: str | Path) -> None:
