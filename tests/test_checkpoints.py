@@ -8,8 +8,8 @@ import torch
 import yaml
 
 import kdzoo
-from kdzoo.checkpoints import publish, read_manifest
-from kdzoo.models.teacher import sha256_of
+from kdzoo.cli.publish import publish, read_manifest
+from kdzoo.files import sha256_of
 
 ROOT = Path(__file__).resolve().parents[1]
 SHIPPED = read_manifest(ROOT / "checkpoints" / "manifest.json")

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from kdzoo.cli import expand_recipe, find_recipe, main, recipe_names
+from kdzoo.cli import main
+from kdzoo.cli.recipes import expand_recipe, find_recipe, recipe_names
 from kdzoo.data.synth import synth_ust
 
 RECIPES = recipe_names()
@@ -53,7 +54,7 @@ def test_recipes_listing(capsys):
 
 
 def test_unknown_recipe_lists_known_ones():
-    with pytest.raises(SystemExit, match=r"no recipe named 'nope'; available: .*kd_demo"):
+    with pytest.raises(SystemExit, match=r"no recipe named 'nope' \(looked in .*recipes\); available: .*kd_demo"):
         find_recipe("nope")
 
 

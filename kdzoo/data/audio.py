@@ -16,8 +16,9 @@ import numpy as np
 import soundfile as sf
 import torch
 import torch.nn.functional as F
-import torchaudio.functional
 from torch import Tensor
+
+from kdzoo.dsp import resample
 
 _RIFF_UNKNOWN_SIZE = 0xFFFFFFFF
 """A RIFF chunk size streaming writers put in the header when they do not know the length yet."""
@@ -141,20 +142,6 @@ def to_mono(samples: Tensor) -> Tensor:
     if samples.dim() == 1:
         return samples
     return samples[:, 0] if samples.shape[1] == 1 else samples.mean(dim=1)
-
-
-def resample(waveform: Tensor, orig_rate: int, new_rate: int) -> Tensor:
-    """Band-limited (sinc) resampling of waveform (..., T) from ``orig_rate`` to ``new_rate`` Hz.
-
-    A thin wrapper over ``torchaudio.functional.resample`` that checks the rates and skips the work when they
-    match. Output length is ``ceil(T * new_rate / orig_rate)``.
-    """
-    for name, rate in (("orig_rate", orig_rate), ("new_rate", new_rate)):
-        if int(rate) != rate or rate <= 0:
-            raise ValueError(f"{name} must be a positive integer number of Hz, got {rate!r}")
-    if orig_rate == new_rate:
-        return waveform
-    return torchaudio.functional.resample(waveform, int(orig_rate), int(new_rate))
 
 
 def fit_length(waveform: Tensor, num_samples: int) -> Tensor:

@@ -17,9 +17,9 @@ import torch.nn.functional as F
 from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
 from torch import Tensor, nn
 
-from kdzoo.data.audio import resample
 from kdzoo.distill.method import KDMethod
 from kdzoo.distill.scratch import Scratch
+from kdzoo.dsp import resample
 from kdzoo.metrics import build_metrics
 from kdzoo.models.teacher import FrozenTeacher
 from kdzoo.types import Batch, ModelOutput, Task

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from pathlib import Path
 
@@ -33,8 +32,8 @@ def resolve_checkpoint(path: str | Path) -> Path:
     """``path`` as given, else relative to the shipped files (:mod:`kdzoo.shipped`: checkout or wheel)."""
     from kdzoo.shipped import resolve
 
-    return resolve(path, what="teacher checkpoint",
-                   hint="train it first (see the recipe's first line) or pass --model.teacher.init_args.checkpoint PATH")
+    hint = "train it first (see the recipe's first line) or pass --model.teacher.init_args.checkpoint PATH"
+    return resolve(path, what="teacher checkpoint", hint=hint)
 
 
 def _load_into(model: nn.Module, checkpoint: str | Path) -> None:
@@ -47,14 +46,6 @@ def _load_into(model: nn.Module, checkpoint: str | Path) -> None:
             f"teacher checkpoint {checkpoint} does not fit {type(model).__name__} (wrong architecture or size?): "
             f"{detail}"
         ) from error
-
-
-def sha256_of(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 class FrozenTeacher(nn.Module):

@@ -37,9 +37,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from kdzoo.files import sha256_of
 from kdzoo.models._registry import register_teacher
 from kdzoo.models.base import AudioModel
-from kdzoo.models.teacher import load_state_dict, sha256_of
+from kdzoo.models.teacher import load_state_dict
 from kdzoo.types import ModelOutput
 
 if TYPE_CHECKING:

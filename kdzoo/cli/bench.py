@@ -14,14 +14,14 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from kdzoo.cli import find_recipe
+from kdzoo.cli.recipes import find_recipe
 
 METRICS = ("test/micro_auprc", "test/macro_auprc", "test/micro_f1", "test/mAP")
 
 
 def run_one(recipe: str, seed: int, overrides: list[str]) -> dict:
     """Fit ``recipe`` with ``seed_everything=seed``; return its summary plus the wall time."""
-    from kdzoo.runner import run_lightning
+    from kdzoo.cli.runner import run_lightning
 
     started = time.perf_counter()
     cli = run_lightning("fit", ["--config", str(find_recipe(recipe)), "--seed_everything", str(seed),

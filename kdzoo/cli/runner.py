@@ -19,7 +19,7 @@ from lightning.pytorch.cli import LightningCLI
 
 from kdzoo.callbacks import PredictionCSVWriter
 from kdzoo.distill.distiller import Distiller
-from kdzoo.models.teacher import sha256_of
+from kdzoo.files import sha256_of
 from kdzoo.plots import plot_run
 
 log = logging.getLogger(__name__)

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
+
+from kdzoo.cli.recipes import expand_recipe, find_recipe, recipe_description, recipe_names
 
 LIGHTNING_COMMANDS = ("fit", "validate", "test", "predict")
 
@@ -38,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     command, rest = argv[0], argv[1:]
     if command in LIGHTNING_COMMANDS:
-        from kdzoo.runner import run_lightning
+        from kdzoo.cli.runner import run_lightning
 
         run_lightning(command, expand_recipe(rest))
         return 0
@@ -48,60 +49,6 @@ def main(argv: list[str] | None = None) -> int:
         print(f"kdzoo: unknown command {command!r}\n\n{HELP}", file=sys.stderr)
         return 2
     return tools[command](rest)
-
-
-# -- recipes ---------------------------------------------------------------------------------------------
-def recipe_dirs() -> list[Path]:
-    """Where recipes are looked up, in order: ``./recipes`` (a user's own) then the shipped ones."""
-    from kdzoo.shipped import recipes_dir
-
-    return list(dict.fromkeys([Path.cwd() / "recipes", recipes_dir()]))
-
-
-def find_recipe(name: str) -> Path:
-    """``recipes/<name>.yaml`` from the working directory or the shipped recipes; a YAML path is returned as is."""
-    if name.endswith((".yaml", ".yml")):
-        if Path(name).is_file():
-            return Path(name)
-        raise SystemExit(f"kdzoo: recipe file {name} does not exist")
-    for folder in recipe_dirs():
-        if (folder / f"{name}.yaml").is_file():
-            return folder / f"{name}.yaml"
-    looked = ", ".join(str(folder) for folder in recipe_dirs())
-    raise SystemExit(f"kdzoo: no recipe named {name!r} (looked in {looked}); available: "
-                     f"{', '.join(recipe_names()) or 'none found'}")
-
-
-def recipe_names() -> list[str]:
-    """Every recipe name found in :func:`recipe_dirs` (files starting with ``_`` are private)."""
-    names = {p.stem for folder in recipe_dirs() if folder.is_dir() for p in folder.glob("*.yaml")}
-    return sorted(name for name in names if not name.startswith("_"))
-
-
-def recipe_description(path: Path) -> str:
-    """The first comment line of a recipe file."""
-    for line in path.read_text().splitlines():
-        if line.startswith("#"):
-            return line.lstrip("# ").strip()
-    return ""
-
-
-def expand_recipe(args: list[str]) -> list[str]:
-    """Replace ``--recipe NAME`` / ``--recipe=NAME`` by ``--config PATH``, keeping every other argument."""
-    out, i = [], 0
-    while i < len(args):
-        arg = args[i]
-        if arg == "--recipe":
-            if i + 1 >= len(args):
-                raise SystemExit("kdzoo: --recipe needs a name (see `kdzoo recipes`)")
-            out += ["--config", str(find_recipe(args[i + 1]))]
-            i += 2
-            continue
-        if arg.startswith("--recipe="):
-            arg = f"--config={find_recipe(arg.split('=', 1)[1])}"
-        out.append(arg)
-        i += 1
-    return out
 
 
 def _recipes_command(args: list[str]) -> int:
@@ -133,7 +80,7 @@ def _bench_command(args: list[str]) -> int:
     parser.add_argument("--out", default="checkpoints/runs/bench", help="where runs.csv and results.md go")
     own, overrides = _split_at_dashes(args)
     opts = parser.parse_args(own)
-    from kdzoo.bench import markdown, run_bench
+    from kdzoo.cli.bench import markdown, run_bench
 
     print(markdown(run_bench(opts.recipes, opts.seeds, overrides, opts.out)))
     return 0
@@ -153,7 +100,7 @@ def _publish_command(args: list[str]) -> int:
     parser.add_argument("--name", required=True, help="published name, e.g. teacher_demo")
     parser.add_argument("--command", required=True, help="the command that produced the run (recorded)")
     opts = parser.parse_args(args)
-    from kdzoo.checkpoints import publish
+    from kdzoo.cli.publish import publish
 
     entry = publish(opts.run_dir, opts.name, opts.command)
     print(f"{opts.name}: {entry['file']} sha256 {entry['sha256']}")

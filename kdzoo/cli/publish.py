@@ -12,7 +12,7 @@ from pathlib import Path
 
 import yaml
 
-from kdzoo.models.teacher import sha256_of
+from kdzoo.files import sha256_of
 
 MANIFEST = Path("checkpoints/manifest.json")
 
