@@ -7,6 +7,7 @@ shapes here and nowhere else).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields, replace
 from typing import Literal
 
@@ -84,10 +85,10 @@ class ModelOutput:
         """Names of the tensor fields this output actually carries."""
         return {f.name for f in fields(self) if f.name in OUTPUT_FIELDS and getattr(self, f.name) is not None}
 
-    def _map(self, fn) -> ModelOutput:
+    def _map(self, fn: Callable[[Tensor], Tensor]) -> ModelOutput:
         """Apply ``fn`` to every tensor (inside tuples and dicts too)."""
 
-        def _apply(value):
+        def _apply(value: object) -> object:
             if isinstance(value, Tensor):
                 return fn(value)
             if isinstance(value, tuple):
@@ -110,7 +111,7 @@ class ModelOutput:
         """Concatenate per-item outputs along the batch axis (``token_time_s`` is shared, taken from the first)."""
         first = outputs[0]
 
-        def _cat(name: str):
+        def _cat(name: str) -> object:
             value = getattr(first, name)
             if value is None or name == "token_time_s" or not isinstance(value, Tensor | tuple | dict):
                 return value
@@ -125,7 +126,7 @@ class ModelOutput:
     def select(self, index: Tensor | slice | list[int]) -> ModelOutput:
         """The outputs of a subset of the batch items (used by per-clip teacher caches)."""
 
-        def _select(value):
+        def _select(value: object) -> object:
             if isinstance(value, Tensor) and value is not self.token_time_s:
                 return value[index]
             if isinstance(value, tuple):

@@ -19,6 +19,7 @@ Only the standard library speaks HTTP (``urllib.request``), so proxies set in th
 from __future__ import annotations
 
 import hashlib
+import http.client
 import logging
 import os
 import tarfile
@@ -182,7 +183,7 @@ def _fetch_into(url: str, part: Path) -> None:
         _copy_body(response, part, start, url)
 
 
-def _resume_offset(response, offset: int, url: str) -> int:
+def _resume_offset(response: http.client.HTTPResponse, offset: int, url: str) -> int:
     """Where the body starts in the file: ``offset`` for a matching 206 reply, 0 if the server sent it all."""
     if offset and response.status != 206:
         log.info("%s: the server ignored the Range request, downloading from the start", url)
@@ -193,7 +194,7 @@ def _resume_offset(response, offset: int, url: str) -> int:
     return offset
 
 
-def _copy_body(response, part: Path, start: int, url: str) -> None:
+def _copy_body(response: http.client.HTTPResponse, part: Path, start: int, url: str) -> None:
     length = response.headers.get("Content-Length")
     total = start + int(length) if length is not None else None
     with part.open("ab" if start else "wb") as out, _progress_bar(part.name[: -len(".part")], total, start) as done:

@@ -7,6 +7,7 @@ CNN teacher SP/IUSP-style papers distil from).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from torch import Tensor, nn
 
@@ -61,25 +62,25 @@ class CNN(AudioModel):
 
 
 @register_student(family="cnn", description="CNN, 4 blocks of 8-32 channels (microcontroller-sized)")
-def cnn_xs(**kwargs) -> CNN:
+def cnn_xs(**kwargs: Any) -> CNN:
     return CNN(channels=(8, 16, 32, 32), **kwargs)
 
 
 @register_student(family="cnn", description="CNN, 4 blocks of 16-64 channels")
-def cnn_s(**kwargs) -> CNN:
+def cnn_s(**kwargs: Any) -> CNN:
     return CNN(channels=(16, 32, 64, 64), **kwargs)
 
 
 @register_student(family="cnn", description="CNN, 4 blocks of 2 convs, 32-128 channels")
-def cnn_m(**kwargs) -> CNN:
+def cnn_m(**kwargs: Any) -> CNN:
     return CNN(channels=(32, 64, 128, 128), convs_per_block=2, **kwargs)
 
 
 @register_teacher(family="cnn_teacher", description="CNN teacher, 4 blocks of 24-192 channels (CPU-trainable)")
-def cnn_teacher_s(**kwargs) -> CNN:
+def cnn_teacher_s(**kwargs: Any) -> CNN:
     return CNN(channels=(24, 48, 96, 192), **kwargs)
 
 
 @register_teacher(family="cnn_teacher", description="wide CNN teacher, 4 blocks of 2 convs, 64-512 channels")
-def cnn_teacher_m(**kwargs) -> CNN:
+def cnn_teacher_m(**kwargs: Any) -> CNN:
     return CNN(channels=(64, 128, 256, 512), convs_per_block=2, **kwargs)

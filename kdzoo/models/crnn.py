@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from torch import Tensor, nn
 
@@ -55,10 +56,10 @@ class CRNN(AudioModel):
 
 
 @register_student(family="crnn", description="CRNN, 3 conv blocks (16-32 ch) + BiGRU 32")
-def crnn_s(**kwargs) -> CRNN:
+def crnn_s(**kwargs: Any) -> CRNN:
     return CRNN(channels=(16, 32, 32), hidden=32, **kwargs)
 
 
 @register_student(family="crnn", description="CRNN, 3 conv blocks (32-64 ch) + BiGRU 64")
-def crnn_m(**kwargs) -> CRNN:
+def crnn_m(**kwargs: Any) -> CRNN:
     return CRNN(channels=(32, 64, 64), hidden=64, **kwargs)

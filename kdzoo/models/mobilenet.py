@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import timm
 from torch import Tensor, nn
 
@@ -55,15 +57,15 @@ class MobileNet(AudioModel):
 
 
 @register_student(family="mobilenet", description="timm MobileNetV3-small, width 0.5")
-def mobilenetv3_small_050(**kwargs) -> MobileNet:
+def mobilenetv3_small_050(**kwargs: Any) -> MobileNet:
     return MobileNet(arch="mobilenetv3_small_050", **kwargs)
 
 
 @register_student(family="mobilenet", description="timm MobileNetV3-small, width 1.0")
-def mobilenetv3_small_100(**kwargs) -> MobileNet:
+def mobilenetv3_small_100(**kwargs: Any) -> MobileNet:
     return MobileNet(arch="mobilenetv3_small_100", **kwargs)
 
 
 @register_student(family="mobilenet", description="timm MobileNetV2, width 0.5")
-def mobilenetv2_050(**kwargs) -> MobileNet:
+def mobilenetv2_050(**kwargs: Any) -> MobileNet:
     return MobileNet(arch="mobilenetv2_050", **kwargs)
