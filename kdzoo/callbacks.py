@@ -14,6 +14,11 @@ class PredictionCSVWriter(BasePredictionWriter):
 
     With SONYC-UST class names (``1_engine`` ...) this is the submission format the official DCASE 2019
     Task 5 evaluation script reads. The file goes to the run folder (``trainer.log_dir``).
+
+    Probabilities are written at full precision (``repr`` of the value as a Python float: the shortest text
+    that reads back to exactly the same number), so scoring the file gives exactly the scores kdzoo logged. The
+    official metric uses every distinct score as a threshold and 1.0 as the last one; rounding (e.g. to 6
+    decimals) merges close scores and turns a float32 0.99999994 into 1.0, which moves the curve.
     """
 
     def __init__(self, filename: str = "predictions.csv") -> None:
@@ -32,4 +37,4 @@ class PredictionCSVWriter(BasePredictionWriter):
             writer = csv.writer(handle)
             writer.writerow(["audio_filename", *names])
             for clip, probs in sorted(rows, key=lambda row: row[0]):
-                writer.writerow([clip, *(f"{float(p):.6f}" for p in probs)])
+                writer.writerow([clip, *(repr(float(p)) for p in probs)])

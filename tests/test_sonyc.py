@@ -7,6 +7,8 @@ and every expected target is stated from the rules, not from the code's output.
 from __future__ import annotations
 
 import logging
+import os
+import pickle
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +19,7 @@ import torch
 import yaml
 
 from kdzoo.data.audio import load_audio
+from kdzoo.data.cache import WaveformCache
 from kdzoo.data.sonyc import (
     DCASE2019_TAXONOMY,
     SonycUSTDataModule,
@@ -205,8 +208,87 @@ def test_v2_columns_and_test_split(v2_csv):
     names, targets = load_targets(v2_csv, "test", "coarse")
     assert names == ["f.wav"]
     assert targets.tolist() == [EXPECTED_COARSE["f.wav"]]
-    names, targets = load_targets(v2_csv, "validate", "fine")  # the STC columns change nothing else
+    names, targets = load_targets(v2_csv, "validate", "fine", aggregation="ust19")  # the STC columns change nothing
+    assert names == ["b.wav", "c.wav"]
     assert targets.tolist() == [fine_vector(EXPECTED_FINE[n]) for n in names]
+
+
+# The UST19 and UST20 rules side by side on one hand-written v2 file. Fine codes per annotator; coarse
+# columns: engine, machinery-impact, non-machinery-impact, powered-saw, alert, music, voice, dog.
+RULES_ROWS = [
+    # t1 (train): volunteers vote 1-1 and 7-1; a ground-truth row says dog; a team row tags group 2.
+    ("train", "t1.wav", 21, {"1-1"}, None),
+    ("train", "t1.wav", 22, set(), None),
+    ("train", "t1.wav", 23, {"7-1"}, None),
+    ("train", "t1.wav", 0, {"8-1"}, None),
+    ("train", "t1.wav", -2, {"2-2"}, {2}),
+    # t2 (train): volunteers only: 5-3, and 5-3 + 6-1.
+    ("train", "t2.wav", 24, {"5-3"}, None),
+    ("train", "t2.wav", 25, {"5-3", "6-1"}, None),
+    # t3 (train): no volunteer row, only a ground-truth and a team row for powered saw.
+    ("train", "t3.wav", 0, {"4-1"}, None),
+    ("train", "t3.wav", -1, {"4-1"}, {4}),
+    # v1 (validate): volunteers say engine; team and ground truth say non-machinery impact.
+    ("validate", "v1.wav", 26, {"1-1"}, None),
+    ("validate", "v1.wav", 27, set(), None),
+    ("validate", "v1.wav", -3, {"3-1"}, {3}),
+    ("validate", "v1.wav", 0, {"3-1"}, None),
+    # v2 (validate): unverified: one volunteer says music, a team member voice; no ground-truth row.
+    ("validate", "v2.wav", 28, {"6-1"}, None),
+    ("validate", "v2.wav", -4, {"7-2"}, {7}),
+    # x1 (test): ground truth dog, a volunteer engine.  x2 (test): one volunteer, engine, no ground truth.
+    ("test", "x1.wav", 0, {"8-1"}, None),
+    ("test", "x1.wav", 29, {"1-1"}, None),
+    ("test", "x2.wav", 30, {"1-2"}, None),
+]
+UST20_COARSE = {  # train: volunteer votes only, files without one dropped; validate/test: annotator 0 only
+    "train": {"t1.wav": [1, 0, 0, 0, 0, 0, 1, 0], "t2.wav": [0, 0, 0, 0, 1, 1, 0, 0]},
+    "validate": {"v1.wav": [0, 0, 1, 0, 0, 0, 0, 0]},
+    "test": {"x1.wav": [0, 0, 0, 0, 0, 0, 0, 1]},
+}
+UST19_COARSE = {  # every split: the ground-truth row if any, else at least one vote from anybody
+    "train": {"t1.wav": [0, 0, 0, 0, 0, 0, 0, 1], "t2.wav": [0, 0, 0, 0, 1, 1, 0, 0],
+              "t3.wav": [0, 0, 0, 1, 0, 0, 0, 0]},
+    "validate": {"v1.wav": [0, 0, 1, 0, 0, 0, 0, 0], "v2.wav": [0, 0, 0, 0, 0, 1, 1, 0]},
+    "test": {"x1.wav": [0, 0, 0, 0, 0, 0, 0, 1], "x2.wav": [1, 0, 0, 0, 0, 0, 0, 0]},
+}
+
+
+@pytest.fixture
+def rules_csv(tmp_path) -> Path:
+    rows = [row(split, name, annotator, positives, groups=groups, version=2)
+            for split, name, annotator, positives, groups in RULES_ROWS]
+    return write_annotations(tmp_path / "rules.csv", rows)
+
+
+@pytest.mark.parametrize("aggregation", [None, "ust20"])
+def test_ust20_rule_trains_on_volunteers_and_scores_verified_rows_only(rules_csv, aggregation):
+    for split, expected in UST20_COARSE.items():
+        names, targets = load_targets(rules_csv, split, "coarse", aggregation=aggregation)  # None: v2 -> ust20
+        assert {n: t for n, t in zip(names, targets.tolist(), strict=True)} == expected, split
+        assert names == sorted(names)
+    names, targets = load_targets(rules_csv, "train", "fine")
+    assert names == ["t1.wav", "t2.wav"]
+    assert targets.tolist() == [fine_vector({"1-1", "7-1"}), fine_vector({"5-3", "6-1"})]
+
+
+def test_ust19_rule_stays_available_for_v2_and_is_the_v1_default(rules_csv, v1_csv):
+    for split, expected in UST19_COARSE.items():
+        names, targets = load_targets(rules_csv, split, "coarse", aggregation="ust19")
+        assert {n: t for n, t in zip(names, targets.tolist(), strict=True)} == expected, split
+    for split in ("train", "validate"):
+        default, explicit = load_targets(v1_csv, split), load_targets(v1_csv, split, aggregation="ust19")
+        assert default[0] == explicit[0] and np.array_equal(default[1], explicit[1])
+
+
+def test_ust20_rule_with_nothing_verified_says_what_to_do(tmp_path, caplog):
+    rows = [row("validate", "u.wav", 3, {"1-1"}, version=2), row("train", "t.wav", 4, version=2)]
+    path = write_annotations(tmp_path / "annotations.csv", rows)
+    with pytest.raises(ValueError, match=r"no 'validate' file has a verified \(annotator_id == 0\) row.*"
+                       r"aggregation='ust19'"):
+        load_targets(path, "validate")
+    with pytest.raises(ValueError, match=r"aggregation must be one of \('ust19', 'ust20'\), got 'vote'"):
+        load_targets(path, "train", aggregation="vote")
 
 
 def test_presence_values_are_parsed_from_int_and_float_strings(v1_csv):
@@ -267,6 +349,7 @@ def test_missing_annotations_file(tmp_path):
 # --- data module on a tiny generated corpus -----------------------------------------------------------------
 
 RATE_ON_DISK = 16000
+INT16_STEP = 1 / 32768
 CLIP_SECONDS = {"a.wav": 1.5, "b.wav": 1.0, "c.wav": 0.75, "d.wav": 1.25, "e.wav": 0.6, "f.wav": 1.0}
 TONE_HZ = {"a.wav": 500.0, "b.wav": 700.0, "c.wav": 900.0, "d.wav": 300.0, "e.wav": 1100.0, "f.wav": 1300.0}
 
@@ -316,7 +399,7 @@ def test_datamodule_yields_batches_of_resampled_fixed_length_clips(tmp_path):
     # c.wav lasts 0.75 s: 6000 samples at 8 kHz, then zero padding; the samples are load_audio's.
     expected, _ = load_audio(root / "validate" / "c.wav", sample_rate=8000)
     assert expected.shape == (6000,)
-    torch.testing.assert_close(batch.waveform[1, :6000], expected, rtol=0, atol=1e-6)  # preload resamples in batches
+    torch.testing.assert_close(batch.waveform[1, :6000], expected, rtol=0, atol=INT16_STEP / 2 + 1e-6)  # int16 cache
     assert torch.count_nonzero(batch.waveform[1, 6000:]) == 0
     assert torch.fft.rfft(batch.waveform[0]).abs().argmax().item() == TONE_HZ["b.wav"]  # 1 s: 1 Hz per bin
 
@@ -372,7 +455,7 @@ def test_preload_off_gives_the_same_items(tmp_path):
     assert lazy.datasets["validate"].waveforms is None
     for a, b in zip(loaded.val_dataloader(), lazy.val_dataloader(), strict=True):
         assert a.clip_id == b.clip_id
-        torch.testing.assert_close(a.waveform, b.waveform, rtol=0, atol=1e-6)
+        torch.testing.assert_close(a.waveform, b.waveform, rtol=0, atol=INT16_STEP / 2 + 1e-6)
         assert torch.equal(a.target, b.target)
 
 
@@ -383,7 +466,7 @@ def test_preload_resamples_mixed_rates_in_batches(tmp_path, monkeypatch):
         t = np.arange(rate) / rate  # 1 s each
         sf.write(root / "train" / name, (0.3 * np.sin(2 * np.pi * freq * t)).astype(np.float32), rate)
     monkeypatch.setattr("kdzoo.data.sonyc.RESAMPLE_BATCH", 2)  # the two 24 kHz clips fill one batch
-    dm = datamodule(root)
+    dm = datamodule(root, preload="memory")
     dm.setup("fit")
     clips = dm.datasets["train"]
     for index, name in enumerate(["a.wav", "d.wav", "e.wav"]):
@@ -448,3 +531,151 @@ def test_constructor_rejects_bad_arguments(tmp_path):
         SonycUSTDataModule(str(tmp_path), version=3)
     with pytest.raises(ValueError, match="level must be 'coarse' or 'fine', got 'mid'"):
         SonycUSTDataModule(str(tmp_path), level="mid")
+
+
+def test_v2_datamodule_validates_on_verified_files_unless_told_otherwise(tmp_path):
+    root = make_corpus(tmp_path / "ust2", version=2)  # validate: b.wav verified, c.wav crowd only
+    ids = {}
+    for aggregation in (None, "ust19"):
+        dm = datamodule(root, version=2, aggregation=aggregation)
+        dm.setup("validate")
+        ids[aggregation] = [name for batch in dm.val_dataloader() for name in batch.clip_id]
+    assert ids == {None: ["b.wav"], "ust19": ["b.wav", "c.wav"]}
+    dm = datamodule(root, version=2)
+    dm.setup("fit")  # train: volunteer votes only, so d.wav's all-zero ground-truth row no longer wins
+    targets = {n: t for b in dm.train_dataloader() for n, t in zip(b.clip_id, b.target.tolist(), strict=True)}
+    assert targets["d.wav"] == [1, 0, 0, 1, 0, 0, 0, 0]  # 1-X (engine) and 4-2 (powered saw) from volunteers
+    assert targets["a.wav"] == EXPECTED_COARSE["a.wav"]
+    with pytest.raises(ValueError, match="aggregation must be one of"):
+        datamodule(root, aggregation="majority")
+
+
+# --- the unannotated eval split -----------------------------------------------------------------------------
+
+
+def write_eval_clips(root: Path, names: list[str], seconds: float = 1.0) -> None:
+    (root / "audio-eval").mkdir(parents=True, exist_ok=True)
+    for index, name in enumerate(names):
+        t = np.arange(round(seconds * RATE_ON_DISK)) / RATE_ON_DISK
+        sf.write(root / "audio-eval" / name, 0.2 * np.sin(2 * np.pi * 400 * (index + 1) * t), RATE_ON_DISK)
+
+
+def test_predict_split_eval_reads_every_clip_of_audio_eval(tmp_path):
+    root = make_corpus(tmp_path / "ust")
+    write_eval_clips(root, ["00_000002.wav", "00_000001.wav", "07_000009.flac"])
+    (root / "audio-eval" / "README.txt").write_text("not audio")
+    dm = datamodule(root, predict_split="eval")
+    dm.setup("predict")
+    assert sorted(dm.datasets) == ["eval"]
+    (batch, rest) = all_batches(dm.predict_dataloader())
+    assert batch.clip_id + rest.clip_id == ["00_000001.wav", "00_000002.wav", "07_000009.flac"]
+    assert batch.waveform.shape == (2, 8000) and torch.isnan(batch.target).all()  # no labels: NaN, never scored
+    assert torch.fft.rfft(batch.waveform[0]).abs().argmax().item() == 800  # 00_000001.wav was written second
+    assert [n for b in datamodule(root, predict_split="train").predict_dataloader() for n in b.clip_id] == [
+        "a.wav", "d.wav", "e.wav"]
+
+
+def test_eval_split_errors_name_the_folder_and_the_bad_files(tmp_path):
+    root = make_corpus(tmp_path / "ust")
+    with pytest.raises(FileNotFoundError, match=r"no eval folder .*audio-eval: .*\(Zenodo 3338310"):
+        datamodule(root, predict_split="eval").setup("predict")
+    write_eval_clips(root, ["ok.wav"])
+    (root / "audio-eval" / "bad.wav").write_bytes(b"RIFF not really a wav")
+    write_eval_clips(root, ["short.wav"], seconds=0.2)
+    with pytest.raises(ValueError) as info:
+        datamodule(root, predict_split="eval").setup("predict")
+    message = str(info.value)
+    assert message.startswith("2 bad 'eval' audio file(s):")
+    assert "bad.wav: not a readable audio file" in message and "short.wav: audio is 0.200 s long" in message
+
+
+# --- the decoded-audio cache (preload="cache", the default) -------------------------------------------------
+
+
+def cache_files(root: Path) -> list[str]:
+    return sorted(p.name for p in (root / ".kdzoo-cache").iterdir())
+
+
+def count_decodes(monkeypatch) -> list[str]:
+    decoded = []
+
+    def counting(path, *args, **kwargs):
+        decoded.append(Path(path).name)
+        return load_audio(path, *args, **kwargs)
+
+    monkeypatch.setattr("kdzoo.data.sonyc.load_audio", counting)
+    return decoded
+
+
+def test_cache_matches_a_fresh_decode_within_int16_quantisation(tmp_path):
+    root = make_corpus(tmp_path / "ust")
+    resampled = datamodule(root)  # 16 kHz files -> 8 kHz: rounding to int16 moves a sample by <= half a step
+    resampled.setup("fit")
+    assert isinstance(resampled.datasets["train"].waveforms, WaveformCache)
+    same_rate = datamodule(root, sample_rate=16000)  # 16-bit files at their own rate: stored bit-exactly
+    same_rate.setup("fit")
+    for split in ("train", "validate"):
+        for item, exact in zip(resampled.datasets[split], same_rate.datasets[split], strict=True):
+            path = next(root.glob(f"*/{item['clip_id']}"))
+            fresh, _ = load_audio(path, 8000, 8000)
+            error = (item["waveform"] - fresh).abs().max().item()
+            assert 0 < error <= INT16_STEP / 2 + 1e-7
+            assert torch.equal(exact["waveform"], load_audio(path, 16000, 16000)[0])
+    assert len(cache_files(root)) == 4 and all(name.endswith(".npy") for name in cache_files(root))
+
+
+def test_second_setup_reads_the_cache_without_decoding(tmp_path, monkeypatch):
+    root = make_corpus(tmp_path / "ust")
+    first = datamodule(root)
+    first.setup("fit")
+    decoded = count_decodes(monkeypatch)
+    again = datamodule(root)
+    again.setup("fit")
+    assert decoded == []
+    for a, b in zip(first.val_dataloader(), again.val_dataloader(), strict=True):
+        assert a.clip_id == b.clip_id and torch.equal(a.waveform, b.waveform)
+    elsewhere = datamodule(root, cache_dir=str(tmp_path / "cache"))  # another folder: decoded there once
+    elsewhere.setup("validate")
+    assert sorted(decoded) == ["b.wav", "c.wav"] and len(list((tmp_path / "cache").glob("validate-*.npy"))) == 1
+
+
+def test_a_changed_file_or_rate_rebuilds_the_cache(tmp_path, monkeypatch):
+    root = make_corpus(tmp_path / "ust")
+    datamodule(root).setup("fit")
+    before = cache_files(root)
+    clip = root / "train" / "a.wav"
+    stat = clip.stat()
+    t = np.arange(round(CLIP_SECONDS["a.wav"] * RATE_ON_DISK)) / RATE_ON_DISK
+    sf.write(clip, (0.3 * np.sin(2 * np.pi * 1500 * t)).astype(np.float32), RATE_ON_DISK)  # same size, new tone
+    assert clip.stat().st_size == stat.st_size
+    os.utime(clip, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))  # a later write, as a copy tool leaves
+    decoded = count_decodes(monkeypatch)
+    dm = datamodule(root)
+    dm.setup("fit")
+    assert sorted(decoded) == ["a.wav", "d.wav", "e.wav"]  # train rebuilt, validate reused
+    item = dm.datasets["train"][0]
+    assert item["clip_id"] == "a.wav" and torch.fft.rfft(item["waveform"]).abs().argmax().item() == 1500
+    decoded.clear()
+    datamodule(root, sample_rate=4000).setup("validate")
+    assert sorted(decoded) == ["b.wav", "c.wav"]
+    assert len(set(cache_files(root)) - set(before)) == 2  # the new train cache and the 4 kHz validate cache
+
+
+def test_a_bad_clip_names_the_file_and_leaves_no_cache(tmp_path):
+    root = make_corpus(tmp_path / "ust")
+    (root / "train" / "e.wav").write_bytes(b"RIFF not really a wav")
+    with pytest.raises(ValueError, match=r"1 bad 'train' audio file\(s\): .*e.wav: not a readable audio file"):
+        datamodule(root).setup("fit")
+    assert [name for name in cache_files(root) if name.startswith(("train", ".train"))] == []
+
+
+def test_cached_split_pickles_without_its_samples(tmp_path):
+    root = make_corpus(tmp_path / "ust")
+    dm = datamodule(root, sample_rate=16000, clip_seconds=10.0)  # 5 x 160000 int16 = 1.6 MB on disk
+    dm.setup("fit")
+    clips = dm.datasets["train"]
+    clips[0]  # opens the memory map in this process
+    blob = pickle.dumps(clips)
+    assert len(blob) < 20_000
+    copy = pickle.loads(blob)
+    assert torch.equal(copy[2]["waveform"], clips[2]["waveform"])

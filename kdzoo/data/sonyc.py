@@ -26,6 +26,7 @@ Layout read under ``root`` (what the Zenodo archives unpack to, see :mod:`kdzoo.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -40,11 +41,14 @@ from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
 from kdzoo.data.audio import fit_length, load_audio, probe_audio, resample
+from kdzoo.data.cache import WaveformCache, build_cache, cache_key, open_cache
 from kdzoo.types import Batch, Task
 
 log = logging.getLogger(__name__)
 
 Level = Literal["coarse", "fine"]
+Aggregation = Literal["ust19", "ust20"]
+AGGREGATIONS = ("ust19", "ust20")
 
 DCASE2019_TAXONOMY: dict[str, dict] = {
     "coarse": {
@@ -93,6 +97,10 @@ RESAMPLE_BATCH = 32
 """Clips resampled per call while preloading (32 x 10 s at 44.1 kHz = 56 MB of float32)."""
 MAX_LISTED = 10
 """How many bad file names an error message lists before summarising the rest as a count."""
+EVAL_SPLIT = "eval"
+"""The unannotated v1 eval set in ``audio-eval/``: a ``predict_split`` only (no targets)."""
+AUDIO_SUFFIXES = (".wav", ".flac", ".ogg")
+CACHE_DIRNAME = ".kdzoo-cache"
 
 
 # --- taxonomy -----------------------------------------------------------------------------------------------
@@ -224,7 +232,7 @@ def annotation_version(frame: pd.DataFrame) -> int:
 
 
 def aggregate_targets(frame: pd.DataFrame, columns: list[str]) -> tuple[list[str], np.ndarray]:
-    """Turn annotation rows into one binary target row per recording, as the official UST19 baseline does.
+    """The UST19 rule (DCASE 2019 Task 5, default for v1): one binary target row per recording, any split.
 
     UST19 ``classify.py::get_file_targets``: if the recording has a ground-truth row (``annotator_id == 0``),
     its value is the target; otherwise a tag is positive iff at least one annotator marked it present
@@ -249,11 +257,51 @@ def aggregate_targets(frame: pd.DataFrame, columns: list[str]) -> tuple[list[str
     return filenames, targets.to_numpy(dtype=np.float32)
 
 
+def aggregate_targets_ust20(frame: pd.DataFrame, columns: list[str], split: str) -> tuple[list[str], np.ndarray]:
+    """The UST20 rule (DCASE 2020 Task 5, SONYC-UST v2.x, default for v2): who is trusted depends on the split.
+
+    * ``train``: only volunteer rows (``annotator_id > 0``); a tag is positive iff at least one volunteer marked
+      it. Ground-truth and SONYC-team rows of train files are ignored. Files without a volunteer row are
+      dropped (the baseline would keep them with an all-zero target; v2.3 has none).
+    * ``validate`` / ``test`` (any other split): only the verified row (``annotator_id == 0``) is the target.
+      Files without one are dropped: the official evaluation takes its ground truth from annotator-0 rows
+      alone, so such files are never scored (v2.3: every test file is verified, validate only partly).
+
+    Verified against sonyc-project/dcase2020task5-uststc-baseline ``src/classify.py`` (commit 428acdf):
+    ``get_file_targets`` skips ``ann_id <= 0`` on train and ``ann_id != 0`` elsewhere, then marks a tag
+    positive iff the summed presences are > 0 (volunteer cells are 0/1, so: at least one vote); and
+    ``get_subset_split`` keeps a validate file only if its smallest ``annotator_id`` is <= 0 ("only use verified
+    annotations"). The SONYC-UST v2.3 README (as embedded in soundata ``datasets/sonyc_ust.py``) says annotator 0
+    is the agreed-upon verified ground truth and that all test recordings are verified.
+
+    Returns:
+        ``(audio_filenames, targets)`` as :func:`aggregate_targets`, over the files the rule keeps.
+    """
+    if split == "train":
+        rows = frame.loc[frame["annotator_id"] > GROUND_TRUTH_ANNOTATOR]
+        targets = (rows[columns] == 1).groupby(rows["audio_filename"]).any()
+    else:
+        rows = frame.loc[frame["annotator_id"] == GROUND_TRUTH_ANNOTATOR]
+        targets = rows.groupby("audio_filename")[columns].first() == 1
+    dropped = frame["audio_filename"].nunique() - len(targets)
+    if dropped:
+        kind = "volunteer (annotator_id > 0)" if split == "train" else "verified (annotator_id == 0)"
+        log.info("SONYC-UST '%s' (UST20 rule): %d file(s) without a %s row left out", split, dropped, kind)
+    targets = targets.sort_index()
+    return targets.index.tolist(), targets.to_numpy(dtype=np.float32)
+
+
+def default_aggregation(version: int) -> Aggregation:
+    """``"ust20"`` for v2.x annotations (DCASE 2020 Task 5), ``"ust19"`` for v1 (DCASE 2019 Task 5)."""
+    return "ust20" if version == 2 else "ust19"
+
+
 def load_targets(
     annotations_csv: str | Path,
     split: str,
     level: Level = "coarse",
     taxonomy: Taxonomy | None = None,
+    aggregation: Aggregation | None = None,
 ) -> tuple[list[str], np.ndarray]:
     """Targets of one split: ``(audio_filenames, targets)``, sorted by file name.
 
@@ -262,24 +310,44 @@ def load_targets(
         split: ``"train"``, ``"validate"`` or ``"test"`` (v2 only).
         level: ``"coarse"`` (K = 8) or ``"fine"`` (K = 29, X tags included), columns in taxonomy order.
         taxonomy: defaults to the built-in :data:`DCASE2019_TAXONOMY`.
+        aggregation: ``"ust19"`` (:func:`aggregate_targets`) or ``"ust20"`` (:func:`aggregate_targets_ust20`);
+            ``None`` picks by the file's columns (:func:`default_aggregation`).
 
     Returns:
-        names (N,) and targets (N, K) float32 in {0, 1}, aggregated by :func:`aggregate_targets`.
+        names (N,) and targets (N, K) float32 in {0, 1}.
     """
     taxonomy = taxonomy or load_taxonomy()
     frame = load_annotations(annotations_csv, taxonomy)
-    return split_targets(frame, split, level, taxonomy, source=str(annotations_csv))
+    return split_targets(frame, split, level, taxonomy, source=str(annotations_csv), aggregation=aggregation)
 
 
 def split_targets(
-    frame: pd.DataFrame, split: str, level: Level, taxonomy: Taxonomy, source: str = "annotations"
+    frame: pd.DataFrame,
+    split: str,
+    level: Level,
+    taxonomy: Taxonomy,
+    source: str = "annotations",
+    aggregation: Aggregation | None = None,
 ) -> tuple[list[str], np.ndarray]:
     """:func:`load_targets` on an already loaded annotation frame."""
+    aggregation = aggregation or default_aggregation(annotation_version(frame))
+    if aggregation not in AGGREGATIONS:
+        raise ValueError(f"aggregation must be one of {AGGREGATIONS}, got {aggregation!r}")
     rows = frame.loc[frame["split"] == split]
     if rows.empty:
         available = sorted(frame["split"].unique())
         raise ValueError(f"{source}: no rows with split == {split!r}; the splits present are {available}")
-    return aggregate_targets(rows, presence_columns(taxonomy, level))
+    columns = presence_columns(taxonomy, level)
+    if aggregation == "ust19":
+        return aggregate_targets(rows, columns)
+    names, targets = aggregate_targets_ust20(rows, columns, split)
+    if not names:
+        kind = "volunteer (annotator_id > 0)" if split == "train" else "verified (annotator_id == 0)"
+        raise ValueError(
+            f"{source}: no '{split}' file has a {kind} row, so the UST20 rule leaves nothing; "
+            "pass aggregation='ust19' to use the crowd votes"
+        )
+    return names, targets
 
 
 # --- data module --------------------------------------------------------------------------------------------
@@ -296,6 +364,20 @@ def download_hint(root: str | Path, version: int) -> str:
 def audio_dirs(root: Path, split: str) -> list[Path]:
     """The folders searched, in order, for a ``split`` file (first hit wins); see the module docstring."""
     return [root / "audio", root / "audio-dev" / split, root / split, root / "audio-eval"]
+
+
+def eval_audio(root: Path) -> list[Path]:
+    """Every audio file in ``root/audio-eval/`` (the eval set has no annotations), sorted by name."""
+    folder = root / "audio-eval"
+    if not folder.is_dir():
+        raise FileNotFoundError(
+            f"no eval folder {folder}: the unannotated eval clips come with the SONYC-UST v1 final release "
+            "(Zenodo 3338310, audio-eval.tar.gz, unpacked to audio-eval/)"
+        )
+    paths = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in AUDIO_SUFFIXES)
+    if not paths:
+        raise FileNotFoundError(f"{folder} holds no audio files ({', '.join(AUDIO_SUFFIXES)}); unpack the eval archive")
+    return paths
 
 
 def find_audio(root: Path, split: str, filenames: list[str]) -> list[Path]:
@@ -336,7 +418,9 @@ def _progress(items: list, description: str):
 class SonycClips(Dataset):
     """Clips of one split as dicts ``{"waveform": (T,), "target": (K,), "clip_id": str, "sample_rate": int}``.
 
-    With ``waveforms`` (N, T) given, items come from memory; otherwise each item is decoded on access.
+    ``waveforms`` is where decoded clips live: an (N, T) float32 tensor in RAM, a :class:`WaveformCache` on
+    disk, or ``None`` to decode each item on access. Eval clips (no annotations) have NaN targets, so scoring
+    them by mistake fails in the metric instead of giving a number.
     """
 
     def __init__(
@@ -345,7 +429,7 @@ class SonycClips(Dataset):
         targets: np.ndarray,
         sample_rate: int,
         num_samples: int,
-        waveforms: Tensor | None = None,
+        waveforms: Tensor | WaveformCache | None = None,
     ) -> None:
         self.paths = paths
         self.targets = torch.as_tensor(targets, dtype=torch.float32)
@@ -374,8 +458,10 @@ class SonycUSTDataModule(pl.LightningDataModule):
 
     ``T = round(clip_seconds * sample_rate)`` (clips are resampled, then cut or zero-padded from the start),
     ``K`` = 8 coarse or 29 fine classes in taxonomy order. Splits: train = ``train``, val = ``validate``,
-    test (and predict) = ``test`` if the annotations have test rows (v2.x), else ``validate`` (v1, as the
-    official baseline and the SEA / IUSP papers report). Targets follow :func:`aggregate_targets`.
+    test = ``test`` if the annotations have test rows (v2.x), else ``validate`` (v1, as the official baseline
+    and the SEA / IUSP papers report). Predict uses ``predict_split`` (default: the test split); ``"eval"`` reads
+    every audio file in ``root/audio-eval/`` (the v1 final release's unannotated eval set), so ``kdzoo predict``
+    writes a DCASE submission (``predictions.csv``) for it. Targets follow ``aggregation``.
 
     ``setup`` validates the whole split before training starts and reports every bad file at once (up to 10
     names): missing root / annotations (with the download command), missing audio (with the folders
@@ -389,11 +475,19 @@ class SonycUSTDataModule(pl.LightningDataModule):
         clip_seconds: length of every yielded waveform in seconds.
         batch_size: clips per batch.
         num_workers: DataLoader worker processes.
-        preload: decode (and resample) every clip once in ``setup`` and keep them in memory, N x T float32
-            (v1 at 16 kHz: 2794 clips x 160000 x 4 B = 1.8 GB), so epochs never re-decode. Without it
-            ``setup`` checks headers only and NaN samples surface when a clip is loaded.
+        preload: how clips are decoded. ``"cache"`` (or ``True``): once, in ``setup``, into an int16 memory-mapped
+            file under ``cache_dir`` (:mod:`kdzoo.data.cache`), reused by later runs until a file, the rate or
+            the length changes; RAM use does not grow with the corpus. ``"memory"``: into one N x T float32
+            tensor in RAM (v1 at 16 kHz: 2794 x 160000 x 4 B = 1.8 GB; v2.3: 12 GB). ``False``: on every access
+            (``setup`` checks headers only, so NaN samples surface when a clip is loaded).
         min_seconds: reject recordings shorter than this.
         seed: seeds the train shuffling generator.
+        aggregation: how annotation rows become targets: ``"ust19"`` (:func:`aggregate_targets`) or ``"ust20"``
+            (:func:`aggregate_targets_ust20`: train on volunteer votes, score validate/test on verified rows
+            only); ``None`` = ``"ust20"`` for v2, ``"ust19"`` for v1.
+        predict_split: the split ``predict`` runs on: ``None`` (the test split), ``"eval"`` (``audio-eval/``), or
+            any split of the annotations.
+        cache_dir: folder of the ``preload="cache"`` files; default ``<root>/.kdzoo-cache``.
     """
 
     def __init__(
@@ -405,9 +499,12 @@ class SonycUSTDataModule(pl.LightningDataModule):
         clip_seconds: float = 10.0,
         batch_size: int = 32,
         num_workers: int = 0,
-        preload: bool = True,
+        preload: bool | Literal["cache", "memory"] = "cache",
         min_seconds: float = 1.0,
         seed: int = 0,
+        aggregation: Aggregation | None = None,
+        predict_split: str | None = None,
+        cache_dir: str | None = None,
     ) -> None:
         super().__init__()
         if version not in (1, 2):
@@ -419,6 +516,10 @@ class SonycUSTDataModule(pl.LightningDataModule):
                 f"sample_rate, clip_seconds and batch_size must be positive, got {sample_rate}, {clip_seconds}, "
                 f"{batch_size}"
             )
+        if preload not in (True, False, "cache", "memory"):
+            raise ValueError(f"preload must be 'cache', 'memory', True (= 'cache') or False, got {preload!r}")
+        if aggregation not in (None, *AGGREGATIONS):
+            raise ValueError(f"aggregation must be one of {AGGREGATIONS} or None (by version), got {aggregation!r}")
         self.root = Path(root)
         self.version = version
         self.level = level
@@ -426,9 +527,12 @@ class SonycUSTDataModule(pl.LightningDataModule):
         self.clip_seconds = clip_seconds
         self.batch_size = batch_size
         self.num_workers = num_workers
-        self.preload = preload
+        self.preload: Literal["cache", "memory"] | None = "cache" if preload is True else (preload or None)
         self.min_seconds = min_seconds
         self.seed = seed
+        self.aggregation: Aggregation = aggregation or default_aggregation(version)
+        self.predict_split = predict_split
+        self.cache_dir = Path(cache_dir) if cache_dir else self.root / CACHE_DIRNAME
         self.datasets: dict[str, SonycClips] = {}
         self.test_split: str | None = None
         """``test`` when the annotations have test rows (v2.x), else ``validate`` (v1); set by ``setup``."""
@@ -466,10 +570,12 @@ class SonycUSTDataModule(pl.LightningDataModule):
         """Load annotations, resolve and validate the audio of the splits ``stage`` needs (all if None)."""
         frame = self._annotations()
         self.test_split = "test" if (frame["split"] == "test").any() else "validate"
-        if self.test_split == "validate" and stage in (None, "test", "predict"):
+        predict = self.predict_split or self.test_split
+        uses_test_split = stage in (None, "test") or (stage == "predict" and self.predict_split is None)
+        if self.test_split == "validate" and uses_test_split:
             log.info("SONYC-UST v%s annotations have no 'test' rows: testing on 'validate'", self.version)
-        test = [self.test_split]
-        by_stage = {"fit": ["train", "validate"], "validate": ["validate"], "test": test, "predict": test}
+        by_stage = {"fit": ["train", "validate"], "validate": ["validate"], "test": [self.test_split],
+                    "predict": [predict]}
         for split in by_stage.get(stage, ["train", "validate", self.test_split]):
             if split not in self.datasets:
                 self.datasets[split] = self._build(frame, split)
@@ -494,19 +600,50 @@ class SonycUSTDataModule(pl.LightningDataModule):
         return frame
 
     def _build(self, frame: pd.DataFrame, split: str) -> SonycClips:
-        filenames, targets = split_targets(frame, split, self.level, self.taxonomy, source=str(self.root))
-        paths = find_audio(self.root, split, filenames)
-        waveforms = self._decode_all(paths, split) if self.preload else self._probe_all(paths, split)
+        if split == EVAL_SPLIT and not (frame["split"] == EVAL_SPLIT).any():
+            paths = eval_audio(self.root)
+            targets = np.full((len(paths), self.num_classes), np.nan, dtype=np.float32)
+        else:
+            filenames, targets = split_targets(
+                frame, split, self.level, self.taxonomy, source=str(self.root), aggregation=self.aggregation
+            )
+            paths = find_audio(self.root, split, filenames)
+        if self.preload == "cache":
+            waveforms = self._cached(paths, split)
+        elif self.preload == "memory":
+            waveforms = torch.zeros(len(paths), self.num_samples)
+            self._decode_all(paths, split, lambda indices, batch: waveforms.__setitem__(indices, batch))
+        else:
+            waveforms = self._probe_all(paths, split)
         log.info("SONYC-UST %s: %d clips, %d classes (%s)", split, len(paths), targets.shape[1], self.level)
         return SonycClips(paths, targets, self.sample_rate, self.num_samples, waveforms)
 
-    def _decode_all(self, paths: list[Path], split: str) -> Tensor:
-        """Decode every clip into one (N, T) float32 tensor, collecting all failures before raising.
+    def _cached(self, paths: list[Path], split: str) -> WaveformCache:
+        """The split's decoded clips from the disk cache, decoding them into it first if it is missing or stale."""
+        shape = (len(paths), self.num_samples)
+        key = cache_key(paths, self.sample_rate, self.num_samples)
+        path = self.cache_dir / f"{split}-{self.sample_rate}hz-{key}.npy"
+        cache = open_cache(path, shape)
+        if cache is not None:
+            log.info("SONYC-UST %s: reading decoded clips from %s", split, path)
+            return cache
+        try:
+            self.cache_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise OSError(
+                f"cannot create the decoded-audio cache folder {self.cache_dir} ({error}); pass "
+                "cache_dir=<a writable folder> or preload='memory'"
+            ) from error
+        log.info("SONYC-UST %s: decoding %d clips once into %s", split, len(paths), path)
+        return build_cache(path, shape, lambda store: self._decode_all(paths, split, _as_numpy(store)))
+
+    def _decode_all(self, paths: list[Path], split: str, store: Callable[[list[int], Tensor], None]) -> None:
+        """Decode every clip and pass them to ``store(indices, (n, T) float32)``, then raise on any failure.
 
         Clips are resampled in batches of equal rate and length (all of SONYC-UST is 10 s at 44.1 kHz):
-        one batched resampling call is several times faster per clip than one call per clip.
+        one batched resampling call is several times faster per clip than one call per clip. At most
+        ``RESAMPLE_BATCH`` clips per (rate, length) group are held at a time.
         """
-        waveforms = torch.zeros(len(paths), self.num_samples)
         errors: dict[str, str] = {}
         pending: dict[tuple[int, int], list[tuple[int, Tensor]]] = {}
         for index, path in enumerate(_progress(paths, f"decoding SONYC-UST {split}")):
@@ -518,17 +655,17 @@ class SonycUSTDataModule(pl.LightningDataModule):
             group = pending.setdefault((rate, waveform.shape[0]), [])
             group.append((index, waveform))
             if len(group) == RESAMPLE_BATCH:
-                self._resample_into(waveforms, group, rate)
+                self._resample_into(store, group, rate)
         for (rate, _), group in pending.items():
-            self._resample_into(waveforms, group, rate)
+            self._resample_into(store, group, rate)
         _raise_bad_audio(errors, split)
-        return waveforms
 
-    def _resample_into(self, waveforms: Tensor, group: list[tuple[int, Tensor]], rate: int) -> None:
+    def _resample_into(self, store: Callable[[list[int], Tensor], None], group: list[tuple[int, Tensor]],
+                       rate: int) -> None:
         """Resample a group of equal-length clips (index, (T,)) at ``rate`` together, store them, empty it."""
         if group:
             batch = resample(torch.stack([waveform for _, waveform in group]), rate, self.sample_rate)
-            waveforms[[index for index, _ in group]] = fit_length(batch, self.num_samples)
+            store([index for index, _ in group], fit_length(batch, self.num_samples))
             group.clear()
 
     def _probe_all(self, paths: list[Path], split: str) -> None:
@@ -545,22 +682,26 @@ class SonycUSTDataModule(pl.LightningDataModule):
 
     def train_dataloader(self) -> DataLoader:
         generator = torch.Generator().manual_seed(self.seed)
-        return self._loader("train", shuffle=True, generator=generator)
+        return self._loader("train", "fit", shuffle=True, generator=generator)
 
     def val_dataloader(self) -> DataLoader:
-        return self._loader("validate")
+        return self._loader("validate", "validate")
 
     def test_dataloader(self) -> DataLoader:
         if self.test_split is None:
             self.setup("test")
-        return self._loader(self.test_split)
+        return self._loader(self.test_split, "test")
 
     def predict_dataloader(self) -> DataLoader:
-        return self.test_dataloader()
+        if self.test_split is None:
+            self.setup("predict")
+        return self._loader(self.predict_split or self.test_split, "predict")
 
-    def _loader(self, split: str, shuffle: bool = False, generator: torch.Generator | None = None) -> DataLoader:
+    def _loader(
+        self, split: str, stage: str, shuffle: bool = False, generator: torch.Generator | None = None
+    ) -> DataLoader:
         if split not in self.datasets:
-            self.setup({"train": "fit", "validate": "validate"}.get(split, "test"))
+            self.setup(stage)
         return DataLoader(
             self.datasets[split],
             batch_size=self.batch_size,
@@ -572,12 +713,17 @@ class SonycUSTDataModule(pl.LightningDataModule):
         )
 
 
+def _as_numpy(store: Callable[[list[int], np.ndarray], None]) -> Callable[[list[int], Tensor], None]:
+    return lambda indices, batch: store(indices, batch.numpy())
+
+
 __all__ = [
     "DCASE2019_TAXONOMY",
     "SonycClips",
     "SonycUSTDataModule",
     "Taxonomy",
     "aggregate_targets",
+    "aggregate_targets_ust20",
     "annotation_version",
     "load_annotations",
     "load_taxonomy",
