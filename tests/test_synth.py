@@ -221,8 +221,8 @@ def test_crash_leaves_no_complete_looking_corpus(tmp_path, monkeypatch):
             raise RuntimeError("simulated crash")
         real(job)
 
-    real = synth._render_job
-    monkeypatch.setattr(synth, "_render_job", failing)
+    real = synth.corpus._render_job
+    monkeypatch.setattr(synth.corpus, "_render_job", failing)
     with pytest.raises(RuntimeError, match="simulated crash"):
         synth.synth_ust(root, seed=2, workers=1, **SMALL)
     assert synth.read_marker(root) is None and (root / ".synth.partial").exists()
@@ -483,7 +483,7 @@ def test_active_rms_ignores_silence():
 
 
 def test_speech_falls_back_to_formant_without_espeak(monkeypatch):
-    monkeypatch.setattr(synth.shutil, "which", lambda name: None)
+    monkeypatch.setattr(synth.corpus.shutil, "which", lambda name: None)
     assert synth.resolve_speech("auto") == "formant"
     with pytest.raises(FileNotFoundError, match="apt-get install espeak-ng"):
         synth.resolve_speech("espeak")
