@@ -86,7 +86,7 @@ def test_recipe_runs_a_few_steps(recipe, corpus, tmp_path, monkeypatch):
     overrides = [*TINY, "--data.init_args.root", str(corpus)]
     config = yaml.safe_load(find_recipe(recipe).read_text())
     if config["data"]["class_path"].endswith("SynthUSTDataModule"):
-        overrides += ["--data.init_args.clips", "12"]
+        overrides += ["--data.init_args.clips", "12", "--data.init_args.test_clips", "0"]
     teacher = config["model"].get("teacher")
     if teacher and not Path(teacher["init_args"].get("checkpoint", "")).is_absolute():
         shipped = Path(__file__).resolve().parents[1] / teacher["init_args"]["checkpoint"]
@@ -106,11 +106,11 @@ def test_recipe_runs_a_few_steps(recipe, corpus, tmp_path, monkeypatch):
 def test_predict_writes_the_official_submission_format(corpus, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     main(["fit", "--recipe", "scratch_demo", *TINY, "--data.init_args.root", str(corpus),
-          "--data.init_args.clips", "12", "--name", "p"])
+          "--data.init_args.clips", "12", "--data.init_args.test_clips", "0", "--name", "p"])
     ckpt = tmp_path / "checkpoints" / "runs" / "p" / "version_0" / "checkpoints" / "last.ckpt"
     main(["predict", "--recipe", "scratch_demo", "--data.init_args.root", str(corpus), "--data.init_args.clips", "12",
-          "--data.init_args.clip_seconds", "2", "--ckpt_path", str(ckpt), "--name", "p",
-          "--trainer.enable_progress_bar", "false"])
+          "--data.init_args.test_clips", "0", "--data.init_args.clip_seconds", "2", "--ckpt_path", str(ckpt),
+          "--name", "p", "--trainer.enable_progress_bar", "false"])
     written = list((tmp_path / "checkpoints" / "runs" / "p").glob("version_*/predictions.csv"))
     import pandas as pd
 
@@ -125,7 +125,7 @@ def test_predict_writes_the_official_submission_format(corpus, tmp_path, monkeyp
 def test_bench_tabulates_mean_and_std_over_seeds(corpus, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     main(["bench", "scratch_demo", "--seeds", "0", "1", "--out", "b", "--", *TINY,
-          "--data.init_args.root", str(corpus), "--data.init_args.clips", "12"])
+          "--data.init_args.root", str(corpus), "--data.init_args.clips", "12", "--data.init_args.test_clips", "0"])
     import pandas as pd
 
     runs = pd.read_csv(tmp_path / "b" / "runs.csv")

@@ -114,6 +114,8 @@ def _data_command(args: list[str]) -> int:
     synth = sub.add_parser("synth-ust", help="write the offline SONYC-UST-format corpus")
     synth.add_argument("--root", default="data/synth-ust", help="output folder (default: %(default)s)")
     synth.add_argument("--clips", type=int, default=600, help="number of 10 s clips (default: %(default)s)")
+    synth.add_argument("--test-clips", type=int, default=0,
+                       help="held-out test clips after them; the demo recipes use 1000 (default: %(default)s)")
     synth.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
     synth.add_argument("--workers", type=int, default=2, help="processes (default: %(default)s)")
     synth.add_argument("--speech", choices=["formant", "espeak", "auto"], default="formant",
@@ -128,7 +130,8 @@ def _data_command(args: list[str]) -> int:
     if opts.tool == "synth-ust":
         from kdzoo.data.synth import describe, synth_ust
 
-        synth_ust(opts.root, clips=opts.clips, seed=opts.seed, workers=opts.workers, speech=opts.speech)
+        synth_ust(opts.root, clips=opts.clips, test_clips=opts.test_clips, seed=opts.seed, workers=opts.workers,
+                  speech=opts.speech)
         print(describe(opts.root))
         return 0
     from kdzoo.data.download import download_sonyc_ust

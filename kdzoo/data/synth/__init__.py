@@ -7,7 +7,8 @@ ground-truth row and sometimes a SONYC-team row on validate), so the real loader
 
     root/annotations.csv                  v1 columns (see :func:`annotation_columns`)
     root/dcase-ust-taxonomy.yaml          the official taxonomy (8 coarse, 23 fine + 6 X)
-    root/audio-dev/{train,validate}/SS_NNNNNN.wav   16-bit PCM mono, SS = sensor id
+    root/audio-dev/{train,validate,test}/SS_NNNNNN.wav   16-bit PCM mono, SS = sensor id (test: only
+                                          with ``test_clips`` > 0, truth rows only)
     root/.synth.json                      version, seed and parameters; written last, so it marks completeness
 
 Modules: :mod:`.taxonomy`, :mod:`.difficulty` (the knobs), :mod:`.scenes` (labels), :mod:`.annotations`

@@ -45,7 +45,7 @@ PARTIAL_NAME = ".synth.partial"
 ANNOTATIONS_NAME = "annotations.csv"
 TAXONOMY_NAME = "dcase-ust-taxonomy.yaml"
 AUDIO_DIR = "audio-dev"
-SPLITS = ("train", "validate")
+SPLITS = ("train", "validate", "test")
 SpeechMode = Literal["auto", "formant", "espeak"]
 
 
@@ -163,9 +163,14 @@ def _claim(root: Path, params: dict) -> None:
 
 
 def _params(clips: int, seed: int, validate_fraction: float, sample_rate: int, clip_seconds: float, speech: str,
-            d: Difficulty) -> dict:
-    """What fixes the corpus's bytes (worker count and progress do not), JSON-normalised for comparison."""
-    p = {"clips": clips, "seed": seed, "validate_fraction": validate_fraction, "sample_rate": sample_rate,
+            d: Difficulty, test_clips: int = 0) -> dict:
+    """What fixes the corpus's bytes (worker count and progress do not), JSON-normalised for comparison.
+
+    ``test_clips`` is recorded only when > 0, so a corpus written before the test split existed still matches a
+    request without one (its bytes are the same).
+    """
+    test = {"test_clips": test_clips} if test_clips else {}
+    p = {"clips": clips, **test, "seed": seed, "validate_fraction": validate_fraction, "sample_rate": sample_rate,
          "clip_seconds": clip_seconds, "speech": speech, "speech_source": resolve_speech(speech), **asdict(d)}
     return json.loads(json.dumps(p))
 
@@ -181,9 +186,11 @@ def read_marker(root: str | Path) -> dict | None:
 
 
 def _check(clips: int, seed: int, validate_fraction: float, sample_rate: int, clip_seconds: float,
-           workers: int) -> None:
+           workers: int, test_clips: int) -> None:
     if clips < 2:
         raise ValueError(f"clips={clips}: need at least 2 (one train and one validate clip)")
+    if test_clips < 0:
+        raise ValueError(f"test_clips={test_clips} must be >= 0 (0: no held-out test split)")
     if seed < 0:
         raise ValueError(f"seed={seed} must be >= 0 (it keys numpy SeedSequence)")
     if not 0.0 < validate_fraction < 1.0:
@@ -221,6 +228,7 @@ def synth_ust(
     workers: int = 2,
     speech: SpeechMode = "auto",
     *,
+    test_clips: int = 0,
     snr_db: tuple[float, float] = _D.snr_db,
     far_prob: float = _D.far_prob,
     far_drop_db: float = _D.far_drop_db,
@@ -240,21 +248,24 @@ def synth_ust(
 
     The difficulty keywords are documented on :class:`Difficulty`. ``speech``: ``formant`` (built-in voice
     model), ``espeak`` (espeak-ng phrases; needs the program) or ``auto`` (espeak when on PATH); the source used
-    is recorded in the marker. Any existing marker is removed first and the new one written last; a folder
-    holding an annotations.csv that no generator run wrote is refused (FileExistsError).
+    is recorded in the marker. ``test_clips`` > 0 adds a held-out ``test`` split of that many clips (the same kind
+    of ``clip_seconds`` scenes, on sensors of its own, with the verified truth row only; see
+    :mod:`kdzoo.data.synth.plan`): no run selects anything on it. Any existing marker is removed first and the
+    new one written last; a folder holding an annotations.csv that no generator run wrote is refused
+    (FileExistsError).
 
     Returns:
-        ``{"root", "clips": {"train", "validate"}, "sensors", "prevalence": {"1_engine": share, ...},
+        ``{"root", "clips": {"train", "validate", "test"}, "sensors", "prevalence": {"1_engine": share, ...},
         "speech_source", "seconds"}``; prevalence is the share of clips whose true labels hold the class.
     """
     start = time.perf_counter()
-    _check(clips, seed, validate_fraction, sample_rate, clip_seconds, workers)
+    _check(clips, seed, validate_fraction, sample_rate, clip_seconds, workers, test_clips)
     local = locals()  # the difficulty keywords, gathered by their Difficulty field names
     d = Difficulty(**{f.name: local[f.name] for f in fields(Difficulty)})
     source, root = resolve_speech(speech), Path(root)
-    params = _params(clips, seed, validate_fraction, sample_rate, clip_seconds, speech, d)
+    params = _params(clips, seed, validate_fraction, sample_rate, clip_seconds, speech, d, test_clips)
     _claim(root, params)
-    plans = plan_corpus(clips, seed, validate_fraction, clip_seconds, d)
+    plans = plan_corpus(clips, seed, validate_fraction, clip_seconds, d, test_clips)
     _write_text(root / TAXONOMY_NAME, taxonomy_yaml())
     n = int(round(clip_seconds * sample_rate))
     jobs = [_Job(str(root / AUDIO_DIR / p.split / p.filename), p, seed, n, sample_rate, d, source) for p in plans]
@@ -265,7 +276,7 @@ def synth_ust(
     marker = {"generator": GENERATOR, "version": SYNTH_VERSION, "params": params, "summary": summary}
     _write_text(root / MARKER_NAME, json.dumps(marker, indent=2))
     (root / PARTIAL_NAME).unlink()
-    logger.info("wrote %d clips (%s) to %s in %.1f s", clips, summary["clips"], root, summary["seconds"])
+    logger.info("wrote %d clips (%s) to %s in %.1f s", len(plans), summary["clips"], root, summary["seconds"])
     return summary
 
 
@@ -283,5 +294,5 @@ def corpus_matches(root: str | Path, **kwargs) -> bool:
     a = bound.arguments
     d = Difficulty(**{f.name: a[f.name] for f in fields(Difficulty)})
     expected = _params(a["clips"], a["seed"], a["validate_fraction"], a["sample_rate"], a["clip_seconds"],
-                       a["speech"], d)
+                       a["speech"], d, a["test_clips"])
     return marker.get("params") == expected
