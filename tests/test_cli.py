@@ -122,22 +122,6 @@ def test_predict_writes_the_official_submission_format(corpus, tmp_path, monkeyp
     assert table.iloc[:, 1:].stack().between(0, 1).all()
 
 
-def test_bench_tabulates_mean_and_std_over_seeds(corpus, tmp_path, monkeypatch, capsys):
-    monkeypatch.chdir(tmp_path)
-    main(["bench", "scratch_demo", "--seeds", "0", "1", "--out", "b", "--", *TINY,
-          "--data.init_args.root", str(corpus), "--data.init_args.clips", "12", "--data.init_args.test_clips", "0"])
-    import pandas as pd
-
-    runs = pd.read_csv(tmp_path / "b" / "runs.csv")
-    assert list(runs.seed) == [0, 1] and runs["test/micro_auprc"].between(0, 1).all()
-    values = runs["test/micro_auprc"]
-    expected = f"{values.mean():.3f} ± {values.std(ddof=1):.3f}"
-    results = (tmp_path / "b" / "results.md").read_text()
-    assert results.startswith("`kdzoo bench scratch_demo --seeds 0 1 -- ") and expected in results
-    assert expected in capsys.readouterr().out
-    assert (tmp_path / "checkpoints" / "runs" / "scratch_demo-seed1" / "version_0" / "student.pt").is_file()
-
-
 def test_data_synth_ust_command_writes_what_the_demo_module_expects(tmp_path, capsys):
     from kdzoo.data.synth import corpus_matches
 
