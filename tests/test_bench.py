@@ -98,6 +98,8 @@ def test_bench_end_to_end_is_resumable_and_writes_every_output(tiny, capsys, mon
     runs = pd.read_csv(tiny / "b" / "runs.csv")
     assert list(zip(runs.recipe, runs.seed, strict=True)) == [("tiny_a", 0), ("tiny_b", 0)]
     assert runs["test/micro_auprc"].between(0, 1).all() and (runs.wall_s > 0).all()
+    assert (runs.test_split == "test").all()  # scored on the 4 held-out clips, not on validate
+    assert runs.last_epoch_val_score.between(0, 1).all()  # the unselected last-epoch score rides along
     d = runs["test/micro_auprc"][1] - runs["test/micro_auprc"][0]
     results = pd.read_csv(tiny / "b" / "results.csv").set_index("recipe")
     assert results.loc["tiny_b", "diff"] == pytest.approx(d) and pd.isna(results.loc["tiny_b", "diff_low"])

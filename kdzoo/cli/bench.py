@@ -116,6 +116,8 @@ def run_one(recipe: str, seed: int, overrides: list[str]) -> dict:
     summary = json.loads((run_dir / "summary.json").read_text())
     return {"recipe": recipe, "seed": seed, "student_params": summary["student_params"],
             "wall_s": None if reused else round(time.perf_counter() - started, 1), "run_dir": str(run_dir),
+            "test_split": summary.get("test_split"),
+            "last_epoch_val_score": summary.get("last_epoch_val_scores", {}).get("val/score"),
             **{m: summary["scores"].get(m) for m in METRICS}}
 
 
