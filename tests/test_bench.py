@@ -45,6 +45,15 @@ def test_one_seed_gives_a_difference_without_interval_and_no_common_seed_is_an_e
         bench.paired_difference({0: 0.6}, {1: 0.5})
 
 
+def test_late_rise_by_hand():
+    rise, noise = bench.late_rise([0.1 + 0.01 * e for e in range(30)])  # a straight climb: 0.01 per epoch
+    assert rise == pytest.approx(0.09) and noise == pytest.approx(0.0, abs=1e-9)  # 9 steps in the last 10
+    # flat but noisy, alternating 0.50 / 0.52: Sxy = 0.05, Sxx = 82.5 -> slope 0.05 / 82.5, rise = 9 x slope
+    rise, noise = bench.late_rise([0.50, 0.52] * 5)
+    assert rise == pytest.approx(9 * 0.05 / 82.5) and abs(rise) <= 2 * noise
+    assert all(math.isnan(v) for v in bench.late_rise([0.5, 0.6]))
+
+
 def test_markdown_cells_for_baseline_interval_and_single_seed():
     table = pd.DataFrame([
         {"recipe": "base", "seeds": 3, "student_params": 15000, **_metric_cells(0.5, 0.01)},
@@ -57,6 +66,7 @@ def test_markdown_cells_for_baseline_interval_and_single_seed():
     assert lines[0].endswith("| Δ micro_auprc vs base (95 % t interval) |")
     assert "| 0.500 ± 0.010 |" in lines[2] and lines[2].endswith("| (baseline) |")
     assert lines[3].endswith("| +0.020 [-0.005, +0.045] |") and "| 15,000 |" in lines[3]
+    assert "| (too few epochs) |" in lines[3]
     assert "| 0.400 |" in lines[4] and lines[4].endswith("| -0.100 (1 seed: no interval) |")
 
 
@@ -100,6 +110,7 @@ def test_bench_end_to_end_is_resumable_and_writes_every_output(tiny, capsys, mon
     assert runs["test/micro_auprc"].between(0, 1).all() and (runs.wall_s > 0).all()
     assert (runs.test_split == "test").all()  # scored on the 4 held-out clips, not on validate
     assert runs.last_epoch_val_score.between(0, 1).all()  # the unselected last-epoch score rides along
+    assert runs.val_rise_last10.isna().all()  # one epoch: no plateau verdict
     d = runs["test/micro_auprc"][1] - runs["test/micro_auprc"][0]
     results = pd.read_csv(tiny / "b" / "results.csv").set_index("recipe")
     assert results.loc["tiny_b", "diff"] == pytest.approx(d) and pd.isna(results.loc["tiny_b", "diff_low"])

@@ -11,7 +11,9 @@ Statistics (one number per run, the test score of the checkpoint chosen on ``val
 * per recipe against ``--baseline``: the mean of the paired differences ``d_s = score(recipe, s) -
   score(baseline, s)`` over the seeds both ran, with a 95 % Student-t interval ``mean(d) ± t_{0.975, n-1} *
   sd(d) / sqrt(n)``. Pairing by seed removes what the seed does to both runs alike (initialisation, batch order);
-  the interval assumes the differences are roughly normal. One seed gives a difference but no interval.
+  the interval assumes the differences are roughly normal. One seed gives a difference but no interval;
+* per run, whether training reached a plateau (:func:`late_rise`): the rise of the validation curve over its
+  last 10 epochs against its scatter.
 
 Outputs in ``--out``: ``runs.csv`` (one row per run), ``results.csv`` and ``results.md`` (one row per recipe, the
 exact command and the machine), ``results.png`` (the metric against the student's parameter count, ± std).
@@ -83,6 +85,33 @@ def paired_difference(scores: dict[int, float], baseline: dict[int, float]) -> P
     return t_interval([scores[s] - baseline[s] for s in seeds])
 
 
+PLATEAU_EPOCHS = 10
+
+
+def late_rise(curve: list[float], window: int = PLATEAU_EPOCHS) -> tuple[float, float]:
+    """How much a validation curve still climbs at the end: ``(rise, noise)`` over its last ``window`` epochs.
+
+    ``rise`` is the least-squares line's change across the window (slope x (window - 1)); ``noise`` the standard
+    deviation of the points about that line (``ddof=2``). The run trained to a plateau when ``|rise| <= 2 noise``:
+    the trend over the window is within the epoch-to-epoch scatter. NaNs when the curve is shorter than 3 epochs.
+    """
+    y = np.asarray(curve[-window:], dtype=float)
+    if y.size < 3:
+        return math.nan, math.nan
+    x = np.arange(y.size, dtype=float)
+    slope, intercept = np.polyfit(x, y, 1)
+    residuals = y - (slope * x + intercept)
+    return float(slope * (y.size - 1)), float(np.sqrt((residuals**2).sum() / (y.size - 2)))
+
+
+def _val_curve(run_dir: Path) -> list[float]:
+    from kdzoo.plots import epoch_table
+
+    path = run_dir / "metrics.csv"
+    table = epoch_table(path) if path.is_file() else None
+    return [] if table is None or "val/score" not in table else table["val/score"].dropna().tolist()
+
+
 # --- runs -----------------------------------------------------------------------------------------------------
 
 
@@ -114,10 +143,12 @@ def run_one(recipe: str, seed: int, overrides: list[str]) -> dict:
                                     "--name", name, *overrides])
         run_dir, reused = Path(cli.trainer.log_dir), False
     summary = json.loads((run_dir / "summary.json").read_text())
+    rise, noise = late_rise(_val_curve(run_dir))
     return {"recipe": recipe, "seed": seed, "student_params": summary["student_params"],
             "wall_s": None if reused else round(time.perf_counter() - started, 1), "run_dir": str(run_dir),
             "test_split": summary.get("test_split"),
             "last_epoch_val_score": summary.get("last_epoch_val_scores", {}).get("val/score"),
+            "val_rise_last10": rise, "val_noise_last10": noise,
             **{m: summary["scores"].get(m) for m in METRICS}}
 
 
@@ -134,6 +165,8 @@ def aggregate(runs: pd.DataFrame, metric: str, baseline: str | None) -> pd.DataF
         for m in METRICS:
             values = group[m].dropna().astype(float).tolist()
             row[f"{m}_mean"], row[f"{m}_std"] = mean_std(values) if values else (math.nan, math.nan)
+        row["val_rise_last10"] = float(group.val_rise_last10.mean())
+        row["val_noise_last10"] = float(group.val_noise_last10.mean())
         if base is not None and recipe != baseline:
             diff = paired_difference(_by_seed(runs, recipe, metric), base)
             row |= {"diff": diff.mean, "diff_low": diff.low, "diff_high": diff.high, "pairs": diff.n}
@@ -160,15 +193,23 @@ def _difference_cell(row: pd.Series) -> str:
     return f"{row['diff']:+.3f} [{row['diff_low']:+.3f}, {row['diff_high']:+.3f}]"
 
 
+def _plateau_cell(row: pd.Series) -> str:
+    rise, noise = row.get("val_rise_last10", math.nan), row.get("val_noise_last10", math.nan)
+    if pd.isna(rise):
+        return "(too few epochs)"
+    return f"{rise:+.3f} ± {noise:.3f} ({'plateau' if abs(rise) <= 2 * noise else 'still moving'})"
+
+
 def markdown(table: pd.DataFrame, metric: str, baseline: str | None) -> str:
     """A GitHub markdown table: mean ± std per metric, and the paired difference column when a baseline is set."""
-    header = ["recipe", "seeds", "student params", *(m.removeprefix("test/") for m in METRICS)]
+    header = ["recipe", "seeds", "student params", *(m.removeprefix("test/") for m in METRICS),
+              f"val rise, last {PLATEAU_EPOCHS} epochs (± scatter)"]
     if baseline:
         header.append(f"Δ {metric.removeprefix('test/')} vs {baseline} (95 % t interval)")
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for _, row in table.iterrows():
         cells = [row.recipe, str(row.seeds), f"{row.student_params:,}",
-                 *(_pm(row[f"{m}_mean"], row[f"{m}_std"]) for m in METRICS)]
+                 *(_pm(row[f"{m}_mean"], row[f"{m}_std"]) for m in METRICS), _plateau_cell(row)]
         if baseline:
             cells.append(_difference_cell(row))
         lines.append("| " + " | ".join(cells) + " |")
@@ -231,5 +272,7 @@ def _report(recipes: list[str], seeds: list[int], overrides: list[str], baseline
     command = " ".join(["kdzoo bench", *recipes, "--seeds", *map(str, seeds), *base, *extra])
     note = ("Scores: the test split, scored with the checkpoint chosen on `validate`; mean ± sample std over seeds. "
             "Δ: mean of the per-seed paired differences to the baseline, with a 95 % Student-t interval "
-            "(t_{0.975, n-1} · sd / √n over the n common seeds).")
+            "(t_{0.975, n-1} · sd / √n over the n common seeds). Val rise: change of the least-squares line through "
+            f"the last {PLATEAU_EPOCHS} epochs' val/score (seed mean), ± the scatter about it; 'plateau' when "
+            "|rise| <= 2 scatter.")
     return f"`{command}` on {machine()}\n\n{note}\n\n{markdown(table, metric, baseline)}\n"
