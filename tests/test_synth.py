@@ -115,6 +115,81 @@ def test_wav_format(corpus, table):
 
 
 # ---------------------------------------------------------------------------------------------------------------
+# Held-out test split
+
+
+@pytest.fixture(scope="module")
+def tested(tmp_path_factory) -> tuple[Path, dict]:
+    root = tmp_path_factory.mktemp("ust_test")
+    return root, synth.synth_ust(root, seed=3, workers=1, team_prob=1.0, test_clips=5, **SMALL)
+
+
+def test_test_split_is_held_out_truth_only_on_its_own_sensors(tested):
+    root, summary = tested
+    df = pd.read_csv(root / "annotations.csv")
+    test = df[df.split == "test"]
+    assert summary["clips"] == {"train": 10, "validate": 2, "test": 5}
+    assert len(test) == 5 and set(test.annotator_id) == {0}  # one verified-truth row per clip, no volunteers
+    assert {p.name for p in (root / "audio-dev" / "test").iterdir()} == set(test.audio_filename)
+    assert not set(test.sensor_id) & set(df[df.split != "test"].sensor_id)
+    # truth rows are the scenes' true labels, clips numbered after the 12 train/validate clips
+    coarse = [c for c in df.columns if c.endswith("_presence") and "-" not in c.split("_")[0]]
+    for name, labels in zip(test.audio_filename, test[coarse].to_numpy(), strict=True):
+        index = int(name[3:9])
+        assert index >= 12
+        assert labels.tolist() == synth.coarse_presence(synth.clip_scene(3, index, 2.0)).tolist()
+
+
+def test_adding_a_test_split_leaves_train_and_validate_unchanged(corpus, tested):
+    a, b = read_all(corpus[0]), read_all(tested[0])
+    assert {k for k in b if "/test/" not in k} == set(a)
+    assert all(a[k] == b[k] for k in a if k.endswith(".wav"))
+    rows_a = a["annotations.csv"].decode().splitlines()
+    rows_b = [r for r in b["annotations.csv"].decode().splitlines() if not r.startswith("test,")]
+    assert rows_a == rows_b
+
+
+def test_big_test_split_sensors_are_disjoint_and_capped():
+    plans = synth.plan_corpus(600, 0, 0.2, 10.0, Difficulty(), test_clips=1000)
+    sensors = {s: {p.sensor for p in plans if p.split == s} for s in ("train", "validate", "test")}
+    assert [sum(p.split == s for p in plans) for s in sensors] == [480, 120, 1000]
+    assert len(sensors["test"]) == 20 and not sensors["test"] & (sensors["train"] | sensors["validate"])
+
+
+def test_test_clips_enter_the_marker_only_when_asked(corpus, tested):
+    assert "test_clips" not in synth.read_marker(corpus[0])["params"]  # corpora from before the split still match
+    assert synth.corpus_matches(corpus[0], seed=3, team_prob=1.0, test_clips=0, **SMALL)
+    assert not synth.corpus_matches(corpus[0], seed=3, team_prob=1.0, test_clips=5, **SMALL)
+    assert synth.corpus_matches(tested[0], seed=3, team_prob=1.0, test_clips=5, **SMALL)
+    assert not synth.corpus_matches(tested[0], seed=3, team_prob=1.0, test_clips=4, **SMALL)
+
+
+def test_demo_module_tests_on_the_held_out_split_and_validates_on_validate(tmp_path):
+    from kdzoo.data.demo import SynthUSTDataModule
+
+    dm = SynthUSTDataModule(root=str(tmp_path), clips=12, test_clips=5, clip_seconds=2.0, batch_size=4,
+                            speech="formant", workers=1)
+    dm.prepare_data()
+    written = synth.read_marker(tmp_path)
+    dm.prepare_data()  # a matching corpus is kept, not regenerated
+    assert synth.read_marker(tmp_path) == written and written["params"]["test_clips"] == 5
+    dm.setup("fit")
+    assert len(dm.val_dataloader().dataset) == 2
+    assert len(dm.test_dataloader().dataset) == 5 and dm.test_split == "test"
+    test_names = {p.name for p in dm.datasets["test"].paths}
+    assert not test_names & {p.name for p in dm.datasets["validate"].paths}
+    assert not test_names & {p.name for p in dm.datasets["train"].paths}
+
+
+def test_without_test_clips_the_demo_module_tests_on_validate(corpus):
+    from kdzoo.data.demo import SynthUSTDataModule
+
+    dm = SynthUSTDataModule(root=str(corpus[0]), clips=12, clip_seconds=2.0, batch_size=4, speech="formant")
+    dm.setup("test")
+    assert dm.test_split == "validate" and len(dm.test_dataloader().dataset) == 2
+
+
+# ---------------------------------------------------------------------------------------------------------------
 # Annotation semantics
 
 
@@ -221,8 +296,8 @@ def test_crash_leaves_no_complete_looking_corpus(tmp_path, monkeypatch):
             raise RuntimeError("simulated crash")
         real(job)
 
-    real = synth._render_job
-    monkeypatch.setattr(synth, "_render_job", failing)
+    real = synth.corpus._render_job
+    monkeypatch.setattr(synth.corpus, "_render_job", failing)
     with pytest.raises(RuntimeError, match="simulated crash"):
         synth.synth_ust(root, seed=2, workers=1, **SMALL)
     assert synth.read_marker(root) is None and (root / ".synth.partial").exists()
@@ -258,6 +333,8 @@ def test_bad_arguments_raise_actionable_errors(tmp_path, monkeypatch):
         synth.synth_ust(tmp_path, validate_fraction=1.0, **SMALL)
     with pytest.raises(ValueError, match="miss_rate"):
         synth.synth_ust(tmp_path, miss_rate=1.5, **SMALL)
+    with pytest.raises(ValueError, match="test_clips=-1"):
+        synth.synth_ust(tmp_path, test_clips=-1, **SMALL)
     with pytest.raises(ValueError, match="snr_db"):
         Difficulty(snr_db=(10.0, 0.0))
     monkeypatch.setenv("PATH", str(tmp_path))
@@ -483,7 +560,12 @@ def test_active_rms_ignores_silence():
 
 
 def test_speech_falls_back_to_formant_without_espeak(monkeypatch):
-    monkeypatch.setattr(synth.shutil, "which", lambda name: None)
+    monkeypatch.setattr(synth.corpus.shutil, "which", lambda name: None)
     assert synth.resolve_speech("auto") == "formant"
     with pytest.raises(FileNotFoundError, match="apt-get install espeak-ng"):
         synth.resolve_speech("espeak")
+
+
+def test_describe_reports_the_test_split(tested):
+    text = synth.describe(tested[0])
+    assert "5 test clips / " in text and "test clips (truth)" in text

@@ -1,57 +1,256 @@
-"""``kdzoo bench``: run recipes over several seeds and tabulate the test scores as mean ± std.
+"""``kdzoo bench``: fit recipes over seeds; report mean ± std per recipe and paired differences to a baseline.
 
-Each run is an ordinary ``kdzoo fit`` (its folder is ``checkpoints/runs/<recipe>-seed<S>/version_N``); the
-table records the exact command, so a reported number can be re-made.
+Each run is an ordinary ``kdzoo fit`` named ``<recipe>-seed<S>-<key>`` (``key`` hashes the recipe file's text and
+the extra overrides), so its folder is ``checkpoints/runs/<name>/version_N``. A run whose ``summary.json``
+already exists is read back, not redone: an interrupted bench resumes where it stopped, and editing a recipe
+(or the overrides) starts fresh runs.
+
+Statistics (one number per run, the test score of the checkpoint chosen on ``validate``):
+
+* per recipe: the mean and the sample standard deviation (``ddof=1``) over its seeds;
+* per recipe against ``--baseline``: the mean of the paired differences ``d_s = score(recipe, s) -
+  score(baseline, s)`` over the seeds both ran, with a 95 % Student-t interval ``mean(d) ± t_{0.975, n-1} *
+  sd(d) / sqrt(n)``. Pairing by seed removes what the seed does to both runs alike (initialisation, batch order);
+  the interval assumes the differences are roughly normal. One seed gives a difference but no interval;
+* per run, whether training reached a plateau (:func:`late_rise`): the rise of the validation curve over its
+  last 10 epochs against its scatter.
+
+Outputs in ``--out``: ``runs.csv`` (one row per run), ``results.csv`` and ``results.md`` (one row per recipe, the
+exact command and the machine), ``results.png`` (the metric against the student's parameter count, ± std).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import math
 import platform
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import torch
+from scipy import stats
 
 from kdzoo.cli.recipes import find_recipe
 
 METRICS = ("test/micro_auprc", "test/macro_auprc", "test/micro_f1", "test/mAP")
+RUNS_DIR = Path("checkpoints/runs")
+CONFIDENCE = 0.95
+
+
+# --- statistics (pure) ----------------------------------------------------------------------------------------
+
+
+def mean_std(values: list[float]) -> tuple[float, float]:
+    """Mean and sample standard deviation (``ddof=1``) of ``values``; the std is NaN for a single value."""
+    x = np.asarray(values, dtype=float)
+    if x.size == 0:
+        raise ValueError("mean_std needs at least one value")
+    return float(x.mean()), float(x.std(ddof=1)) if x.size > 1 else math.nan
+
+
+@dataclass(frozen=True)
+class PairedDifference:
+    """``mean`` of n paired differences and its Student-t interval ``(low, high)`` (None when n < 2)."""
+
+    mean: float
+    low: float | None
+    high: float | None
+    n: int
+
+
+def t_interval(differences: list[float], confidence: float = CONFIDENCE) -> PairedDifference:
+    """Mean of ``differences`` with the two-sided Student-t interval ``mean ± t_{(1+c)/2, n-1} sd / sqrt(n)``.
+
+    Example: [0.01, 0.03, 0.02] -> mean 0.02, sd 0.01, t_{0.975, 2} = 4.303 -> 0.02 ± 0.02484.
+    """
+    d = np.asarray(differences, dtype=float)
+    if d.size == 0:
+        raise ValueError("t_interval needs at least one difference (no seed ran for both recipes)")
+    mean = float(d.mean())
+    if d.size < 2:
+        return PairedDifference(mean, None, None, 1)
+    half = float(stats.t.ppf((1 + confidence) / 2, d.size - 1)) * float(d.std(ddof=1)) / math.sqrt(d.size)
+    return PairedDifference(mean, mean - half, mean + half, int(d.size))
+
+
+def paired_difference(scores: dict[int, float], baseline: dict[int, float]) -> PairedDifference:
+    """``scores - baseline`` over the seeds in both (``{seed: score}``), as :func:`t_interval`."""
+    seeds = sorted(set(scores) & set(baseline))
+    if not seeds:
+        raise ValueError(f"no common seed: recipe ran {sorted(scores)}, baseline ran {sorted(baseline)}")
+    return t_interval([scores[s] - baseline[s] for s in seeds])
+
+
+PLATEAU_EPOCHS = 10
+
+
+def late_rise(curve: list[float], window: int = PLATEAU_EPOCHS) -> tuple[float, float]:
+    """How much a validation curve still climbs at the end: ``(rise, noise)`` over its last ``window`` epochs.
+
+    ``rise`` is the least-squares line's change across the window (slope x (window - 1)); ``noise`` the standard
+    deviation of the points about that line (``ddof=2``). The run trained to a plateau when ``|rise| <= 2 noise``:
+    the trend over the window is within the epoch-to-epoch scatter. NaNs when the curve is shorter than 3 epochs.
+    """
+    y = np.asarray(curve[-window:], dtype=float)
+    if y.size < 3:
+        return math.nan, math.nan
+    x = np.arange(y.size, dtype=float)
+    slope, intercept = np.polyfit(x, y, 1)
+    residuals = y - (slope * x + intercept)
+    return float(slope * (y.size - 1)), float(np.sqrt((residuals**2).sum() / (y.size - 2)))
+
+
+def _val_curve(run_dir: Path) -> list[float]:
+    from kdzoo.plots import epoch_table
+
+    path = run_dir / "metrics.csv"
+    table = epoch_table(path) if path.is_file() else None
+    return [] if table is None or "val/score" not in table else table["val/score"].dropna().tolist()
+
+
+# --- runs -----------------------------------------------------------------------------------------------------
+
+
+def run_key(recipe: str, overrides: list[str]) -> str:
+    """8 hex digits of sha256(recipe file text + overrides): a changed recipe or override never reuses a run."""
+    text = find_recipe(recipe).read_text(encoding="utf-8") + "\0" + "\0".join(overrides)
+    return hashlib.sha256(text.encode()).hexdigest()[:8]
+
+
+def run_name(recipe: str, seed: int, overrides: list[str]) -> str:
+    """``<recipe>-seed<S>-<key>`` (a recipe given as a YAML path contributes its file stem)."""
+    return f"{Path(recipe).stem}-seed{seed}-{run_key(recipe, overrides)}"
+
+
+def finished_run(name: str, runs_dir: Path = RUNS_DIR) -> Path | None:
+    """The newest ``runs_dir/name/version_N`` holding a ``summary.json`` (written last by ``fit``), or None."""
+    done = [p.parent for p in (runs_dir / name).glob("version_*/summary.json")]
+    return max(done, key=lambda p: int(p.name.removeprefix("version_"))) if done else None
 
 
 def run_one(recipe: str, seed: int, overrides: list[str]) -> dict:
-    """Fit ``recipe`` with ``seed_everything=seed``; return its summary plus the wall time."""
-    from kdzoo.cli.runner import run_lightning
+    """Fit ``recipe`` with ``seed_everything=seed`` unless that run already finished; return its row."""
+    name = run_name(recipe, seed, overrides)
+    run_dir, started, reused = finished_run(name), time.perf_counter(), True
+    if run_dir is None:
+        from kdzoo.cli.runner import run_lightning
 
-    started = time.perf_counter()
-    cli = run_lightning("fit", ["--config", str(find_recipe(recipe)), "--seed_everything", str(seed),
-                                "--name", f"{recipe}-seed{seed}", *overrides])
-    summary = json.loads((Path(cli.trainer.log_dir) / "summary.json").read_text())
+        cli = run_lightning("fit", ["--config", str(find_recipe(recipe)), "--seed_everything", str(seed),
+                                    "--name", name, *overrides])
+        run_dir, reused = Path(cli.trainer.log_dir), False
+    summary = json.loads((run_dir / "summary.json").read_text())
+    rise, noise = late_rise(_val_curve(run_dir))
     return {"recipe": recipe, "seed": seed, "student_params": summary["student_params"],
-            "wall_s": round(time.perf_counter() - started, 1), "run_dir": cli.trainer.log_dir,
+            "wall_s": None if reused else round(time.perf_counter() - started, 1), "run_dir": str(run_dir),
+            "test_split": summary.get("test_split"),
+            "last_epoch_val_score": summary.get("last_epoch_val_scores", {}).get("val/score"),
+            "val_rise_last10": rise, "val_noise_last10": noise,
             **{m: summary["scores"].get(m) for m in METRICS}}
 
 
-def aggregate(runs: pd.DataFrame) -> pd.DataFrame:
-    """One row per recipe: ``mean ± std`` (sample std over seeds) of each metric, and the seed count."""
+# --- tables ---------------------------------------------------------------------------------------------------
+
+
+def aggregate(runs: pd.DataFrame, metric: str, baseline: str | None) -> pd.DataFrame:
+    """One row per recipe: seeds, student size, mean and std of each metric, and the paired difference of
+    ``metric`` to ``baseline`` with its interval (NaN where there is none)."""
+    base = _by_seed(runs, baseline, metric) if baseline else None
     rows = []
     for recipe, group in runs.groupby("recipe", sort=False):
         row = {"recipe": recipe, "seeds": len(group), "student_params": int(group.student_params.iloc[0])}
-        for metric in METRICS:
-            values = group[metric].astype(float)
-            std = values.std(ddof=1) if len(values) > 1 else 0.0
-            row[metric.removeprefix("test/")] = f"{values.mean():.3f} ± {std:.3f}"
-        row["wall_s (mean)"] = round(group.wall_s.mean())
+        for m in METRICS:
+            values = group[m].dropna().astype(float).tolist()
+            row[f"{m}_mean"], row[f"{m}_std"] = mean_std(values) if values else (math.nan, math.nan)
+        row["val_rise_last10"] = float(group.val_rise_last10.mean())
+        row["val_noise_last10"] = float(group.val_noise_last10.mean())
+        if base is not None and recipe != baseline:
+            diff = paired_difference(_by_seed(runs, recipe, metric), base)
+            row |= {"diff": diff.mean, "diff_low": diff.low, "diff_high": diff.high, "pairs": diff.n}
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def _by_seed(runs: pd.DataFrame, recipe: str, metric: str) -> dict[int, float]:
+    rows = runs[runs.recipe == recipe]
+    if rows.empty:
+        raise ValueError(f"--baseline {recipe!r} is not among the benchmarked recipes {sorted(set(runs.recipe))}")
+    return dict(zip(rows.seed.astype(int), rows[metric].astype(float), strict=True))
+
+
+def _pm(mean: float, std: float) -> str:
+    return f"{mean:.3f}" if math.isnan(std) else f"{mean:.3f} ± {std:.3f}"
+
+
+def _difference_cell(row: pd.Series) -> str:
+    if "diff" not in row or pd.isna(row["diff"]):
+        return "(baseline)" if "diff" in row else ""
+    if row["diff_low"] is None or pd.isna(row["diff_low"]):
+        return f"{row['diff']:+.3f} (1 seed: no interval)"
+    return f"{row['diff']:+.3f} [{row['diff_low']:+.3f}, {row['diff_high']:+.3f}]"
+
+
+def _plateau_cell(row: pd.Series) -> str:
+    rise, noise = row.get("val_rise_last10", math.nan), row.get("val_noise_last10", math.nan)
+    if pd.isna(rise):
+        return "(too few epochs)"
+    return f"{rise:+.3f} ± {noise:.3f} ({'plateau' if abs(rise) <= 2 * noise else 'still moving'})"
+
+
+def markdown(table: pd.DataFrame, metric: str, baseline: str | None) -> str:
+    """A GitHub markdown table: mean ± std per metric, and the paired difference column when a baseline is set."""
+    header = ["recipe", "seeds", "student params", *(m.removeprefix("test/") for m in METRICS),
+              f"val rise, last {PLATEAU_EPOCHS} epochs (± scatter)"]
+    if baseline:
+        header.append(f"Δ {metric.removeprefix('test/')} vs {baseline} (95 % t interval)")
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for _, row in table.iterrows():
+        cells = [row.recipe, str(row.seeds), f"{row.student_params:,}",
+                 *(_pm(row[f"{m}_mean"], row[f"{m}_std"]) for m in METRICS), _plateau_cell(row)]
+        if baseline:
+            cells.append(_difference_cell(row))
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def plot(table: pd.DataFrame, metric: str, out: Path) -> Path:
+    """``metric`` mean ± std against the student's parameter count (log axis), one labelled point per recipe.
+    Recipes sharing a student are nudged apart by 4 % along x so that both error bars stay visible."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    seen: dict[int, int] = {}
+    for _, row in table.iterrows():
+        k = seen[row.student_params] = seen.get(row.student_params, -1) + 1
+        x, std = row.student_params * 1.04**k, row[f"{metric}_std"]
+        ax.errorbar(x, row[f"{metric}_mean"], yerr=None if math.isnan(std) else std, fmt="o", capsize=4)
+        ax.annotate(row.recipe, (x, row[f"{metric}_mean"]), textcoords="offset points", xytext=(6, 4), fontsize=8)
+    ax.set_xscale("log")
+    ax.set(xlabel="student parameters", ylabel=f"{metric} (mean ± std over seeds)")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(out, dpi=120)
+    plt.close(fig)
+    return out
 
 
 def machine() -> str:
     return f"{platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}, {platform.platform()}"
 
 
-def run_bench(recipes: list[str], seeds: list[int], overrides: list[str], out_dir: str | Path) -> pd.DataFrame:
-    """Run every recipe x seed, write ``runs.csv`` and ``results.md`` to ``out_dir``, return the aggregate."""
+def run_bench(recipes: list[str], seeds: list[int], overrides: list[str], out_dir: str | Path,
+              baseline: str | None = None, metric: str = "test/micro_auprc") -> pd.DataFrame:
+    """Run (or reuse) every recipe x seed; write runs.csv, results.csv, results.md and results.png to ``out_dir``."""
+    if baseline is not None and baseline not in recipes:
+        raise ValueError(f"--baseline {baseline!r} must be one of the recipes benchmarked: {recipes}")
+    if metric not in METRICS:
+        raise ValueError(f"--metric {metric!r} is not one of {list(METRICS)}")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     runs = []
@@ -59,15 +258,21 @@ def run_bench(recipes: list[str], seeds: list[int], overrides: list[str], out_di
         for seed in seeds:
             runs.append(run_one(recipe, seed, overrides))
             pd.DataFrame(runs).to_csv(out_dir / "runs.csv", index=False)  # kept up to date: a crash loses nothing
-    table = aggregate(pd.DataFrame(runs))
-    extra = ["--", *overrides] if overrides else []
-    command = " ".join(["kdzoo bench", *recipes, "--seeds", *map(str, seeds), *extra])
-    (out_dir / "results.md").write_text(f"`{command}` on {machine()}\n\n{markdown(table)}\n")
+    table = aggregate(pd.DataFrame(runs), metric, baseline)
+    table.to_csv(out_dir / "results.csv", index=False)
+    plot(table, metric, out_dir / "results.png")
+    (out_dir / "results.md").write_text(_report(recipes, seeds, overrides, baseline, metric, table))
     return table
 
 
-def markdown(table: pd.DataFrame) -> str:
-    """A GitHub markdown table (no extra dependency)."""
-    lines = ["| " + " | ".join(map(str, table.columns)) + " |", "|" + "---|" * len(table.columns)]
-    lines += ["| " + " | ".join(map(str, row)) + " |" for row in table.itertuples(index=False)]
-    return "\n".join(lines)
+def _report(recipes: list[str], seeds: list[int], overrides: list[str], baseline: str | None, metric: str,
+            table: pd.DataFrame) -> str:
+    extra = ["--", *overrides] if overrides else []
+    base = ["--baseline", baseline] if baseline else []
+    command = " ".join(["kdzoo bench", *recipes, "--seeds", *map(str, seeds), *base, *extra])
+    note = ("Scores: the test split, scored with the checkpoint chosen on `validate`; mean ± sample std over seeds. "
+            "Δ: mean of the per-seed paired differences to the baseline, with a 95 % Student-t interval "
+            "(t_{0.975, n-1} · sd / √n over the n common seeds). Val rise: change of the least-squares line through "
+            f"the last {PLATEAU_EPOCHS} epochs' val/score (seed mean), ± the scatter about it; 'plateau' when "
+            "|rise| <= 2 scatter.")
+    return f"`{command}` on {machine()}\n\n{note}\n\n{markdown(table, metric, baseline)}\n"

@@ -26,7 +26,7 @@ commands:
   recipes    list the recipes with a one-line description
   models     list registered students and teachers with parameter counts
   data       data tools: `kdzoo data synth-ust` (offline corpus), `kdzoo data download sonyc-ust`
-  bench      run recipes over seeds and tabulate test scores (mean ± std):  kdzoo bench kd_demo --seeds 0 1 2
+  bench      fit recipes over seeds; mean ± std and paired Δ to --baseline:  kdzoo bench kd_demo --seeds 0 1 2
   publish    copy a finished run's student into checkpoints/teachers/ and record it in the manifest
 
 `kdzoo <command> --help` shows the options of each command."""
@@ -73,16 +73,23 @@ def _models_command(args: list[str]) -> int:
 
 def _bench_command(args: list[str]) -> int:
     parser = argparse.ArgumentParser(
-        prog="kdzoo bench", description="Fit recipes over seeds; print and save mean ± std of the test scores.",
+        prog="kdzoo bench",
+        description="Fit recipes over seeds (finished runs are reused); print and save mean ± std of the test "
+                    "scores and, with --baseline, each recipe's paired difference to it with a 95 %% t interval.",
         epilog="Arguments after `--` go to every fit, e.g. `-- --trainer.max_epochs 5`.")
     parser.add_argument("recipes", nargs="+", help="recipe names (see `kdzoo recipes`)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="training seeds (default: 0 1 2)")
-    parser.add_argument("--out", default="checkpoints/runs/bench", help="where runs.csv and results.md go")
+    parser.add_argument("--baseline", default=None, help="recipe the others are compared to, seed by seed")
+    parser.add_argument("--metric", default="test/micro_auprc", help="metric of the comparison and the plot "
+                        "(default: %(default)s)")
+    parser.add_argument("--out", default="checkpoints/runs/bench",
+                        help="where runs.csv, results.csv, results.md and results.png go (default: %(default)s)")
     own, overrides = _split_at_dashes(args)
     opts = parser.parse_args(own)
     from kdzoo.cli.bench import markdown, run_bench
 
-    print(markdown(run_bench(opts.recipes, opts.seeds, overrides, opts.out)))
+    table = run_bench(opts.recipes, opts.seeds, overrides, opts.out, baseline=opts.baseline, metric=opts.metric)
+    print(markdown(table, opts.metric, opts.baseline))
     return 0
 
 
@@ -114,6 +121,8 @@ def _data_command(args: list[str]) -> int:
     synth = sub.add_parser("synth-ust", help="write the offline SONYC-UST-format corpus")
     synth.add_argument("--root", default="data/synth-ust", help="output folder (default: %(default)s)")
     synth.add_argument("--clips", type=int, default=600, help="number of 10 s clips (default: %(default)s)")
+    synth.add_argument("--test-clips", type=int, default=0,
+                       help="held-out test clips after them; the demo recipes use 1000 (default: %(default)s)")
     synth.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
     synth.add_argument("--workers", type=int, default=2, help="processes (default: %(default)s)")
     synth.add_argument("--speech", choices=["formant", "espeak", "auto"], default="formant",
@@ -128,7 +137,8 @@ def _data_command(args: list[str]) -> int:
     if opts.tool == "synth-ust":
         from kdzoo.data.synth import describe, synth_ust
 
-        synth_ust(opts.root, clips=opts.clips, seed=opts.seed, workers=opts.workers, speech=opts.speech)
+        synth_ust(opts.root, clips=opts.clips, test_clips=opts.test_clips, seed=opts.seed, workers=opts.workers,
+                  speech=opts.speech)
         print(describe(opts.root))
         return 0
     from kdzoo.data.download import download_sonyc_ust

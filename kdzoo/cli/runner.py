@@ -48,11 +48,16 @@ class KDZooCLI(LightningCLI):
 
     def after_fit(self) -> None:
         best = self.trainer.checkpoint_callback.best_model_path if self.trainer.checkpoint_callback else ""
+        # the last epoch's validation scores, unselected: when test = validate (SONYC-UST v1) the best checkpoint's
+        # test score is the maximum over epochs of the same clips, so this is the number to read beside it
+        last_val = {k: float(v) for k, v in self.trainer.callback_metrics.items() if k.startswith("val/")}
         results = self.trainer.test(self.model, datamodule=self.datamodule, ckpt_path=best or None, verbose=False)
         scores = {k: float(v) for k, v in (results[0] if results else {}).items()}
         run_dir = Path(self.trainer.log_dir or self.trainer.default_root_dir)
         student_path = self.model.save_student(run_dir / "student.pt", scores=scores, best_checkpoint=best)
         info = _summary(self.model, scores, best, student_path)
+        info["test_split"] = getattr(self.datamodule, "test_split", None)
+        info["last_epoch_val_scores"] = last_val
         (run_dir / "summary.json").write_text(json.dumps(info, indent=2))
         curves = plot_run(run_dir) if (run_dir / "metrics.csv").is_file() else None
         print_summary(info, curves)
@@ -90,6 +95,9 @@ def print_summary(info: dict, curves: Path | None = None) -> None:
         table.add_row(key, f"{value:.4f}")
     console = Console()
     console.print(table)
+    if info.get("test_split") == "validate" and "val/score" in info.get("last_epoch_val_scores", {}):
+        console.print(f"test = validate (no held-out split): last epoch val/score "
+                      f"{info['last_epoch_val_scores']['val/score']:.4f}, unselected, beside the best checkpoint's")
     console.print(f"best checkpoint: {info['best_checkpoint'] or '(none)'}\nstudent weights: {info['student_weights']}")
     if curves is not None:
         console.print(f"curves: {curves}")

@@ -1,0 +1,168 @@
+"""``kdzoo bench``: the statistics on hand-computed cases, and a tiny end-to-end bench (resumable, all outputs)."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from types import SimpleNamespace
+
+import pandas as pd
+import pytest
+
+from kdzoo.cli import bench, main
+from kdzoo.data.synth import synth_ust
+
+# --- statistics -----------------------------------------------------------------------------------------------
+
+
+def test_mean_std_uses_the_sample_std():
+    mean, std = bench.mean_std([1.0, 2.0, 3.0, 4.0])
+    assert mean == 2.5 and std == pytest.approx(math.sqrt(5.0 / 3.0))  # sum of squares 5, n - 1 = 3
+    assert math.isnan(bench.mean_std([0.7])[1])
+
+
+def test_t_interval_by_hand():
+    # d = [0.01, 0.03, 0.02]: mean 0.02, sd 0.01, t_{0.975, 2} = 4.303 -> half width 4.303 * 0.01 / sqrt(3)
+    diff = bench.t_interval([0.01, 0.03, 0.02])
+    half = 4.303 * 0.01 / math.sqrt(3)
+    assert diff.n == 3 and diff.mean == pytest.approx(0.02)
+    assert diff.low == pytest.approx(0.02 - half, abs=1e-5) and diff.high == pytest.approx(0.02 + half, abs=1e-5)
+
+
+def test_paired_difference_pairs_by_seed_and_ignores_unpaired_seeds():
+    # common seeds 1, 2: d = [0.05, 0.10], mean 0.075, sd 0.05 / sqrt(2), t_{0.975, 1} = 12.706
+    diff = bench.paired_difference({0: 0.5, 1: 0.6, 2: 0.7}, {1: 0.55, 2: 0.6, 3: 0.9})
+    half = 12.706 * (0.05 / math.sqrt(2)) / math.sqrt(2)
+    assert diff.n == 2 and diff.mean == pytest.approx(0.075)
+    assert diff.high - diff.mean == pytest.approx(half, abs=1e-3)
+
+
+def test_one_seed_gives_a_difference_without_interval_and_no_common_seed_is_an_error():
+    diff = bench.paired_difference({0: 0.62}, {0: 0.60})
+    assert diff.mean == pytest.approx(0.02) and diff.low is None and diff.high is None and diff.n == 1
+    with pytest.raises(ValueError, match="no common seed"):
+        bench.paired_difference({0: 0.6}, {1: 0.5})
+
+
+def test_late_rise_by_hand():
+    rise, noise = bench.late_rise([0.1 + 0.01 * e for e in range(30)])  # a straight climb: 0.01 per epoch
+    assert rise == pytest.approx(0.09) and noise == pytest.approx(0.0, abs=1e-9)  # 9 steps in the last 10
+    # flat but noisy, alternating 0.50 / 0.52: Sxy = 0.05, Sxx = 82.5 -> slope 0.05 / 82.5, rise = 9 x slope
+    rise, noise = bench.late_rise([0.50, 0.52] * 5)
+    assert rise == pytest.approx(9 * 0.05 / 82.5) and abs(rise) <= 2 * noise
+    assert all(math.isnan(v) for v in bench.late_rise([0.5, 0.6]))
+
+
+def test_markdown_cells_for_baseline_interval_and_single_seed():
+    table = pd.DataFrame([
+        {"recipe": "base", "seeds": 3, "student_params": 15000, **_metric_cells(0.5, 0.01)},
+        {"recipe": "kd", "seeds": 3, "student_params": 15000, **_metric_cells(0.52, 0.02), "diff": 0.02,
+         "diff_low": -0.004843, "diff_high": 0.044843, "pairs": 3},
+        {"recipe": "one", "seeds": 1, "student_params": 900, **_metric_cells(0.4, math.nan), "diff": -0.1,
+         "diff_low": None, "diff_high": None, "pairs": 1},
+    ])
+    lines = bench.markdown(table, "test/micro_auprc", "base").splitlines()
+    assert lines[0].endswith("| Δ micro_auprc vs base (95 % t interval) |")
+    assert "| 0.500 ± 0.010 |" in lines[2] and lines[2].endswith("| (baseline) |")
+    assert lines[3].endswith("| +0.020 [-0.005, +0.045] |") and "| 15,000 |" in lines[3]
+    assert "| (too few epochs) |" in lines[3]
+    assert "| 0.400 |" in lines[4] and lines[4].endswith("| -0.100 (1 seed: no interval) |")
+
+
+def _metric_cells(mean: float, std: float) -> dict:
+    return {f"{m}_{k}": v for m in bench.METRICS for k, v in (("mean", mean), ("std", std))}
+
+
+# --- end to end -----------------------------------------------------------------------------------------------
+
+TINY_RECIPE = """# tiny {name}
+seed_everything: 0
+trainer: {{max_epochs: 1, enable_progress_bar: false, enable_model_summary: false}}
+model:
+  student:
+    class_path: kdzoo.models.cnn.CNN
+    init_args: {{channels: [4, 8]}}
+  optimizer:
+    class_path: torch.optim.Adam
+    init_args: {{lr: {lr}}}
+data:
+  class_path: kdzoo.data.demo.SynthUSTDataModule
+  init_args: {{root: {root}, clips: 12, test_clips: 4, clip_seconds: 1.0, batch_size: 4, speech: formant}}
+"""
+
+
+@pytest.fixture()
+def tiny(tmp_path, monkeypatch) -> Path:
+    root = tmp_path / "corpus"
+    synth_ust(root, clips=12, test_clips=4, clip_seconds=1.0, seed=0, speech="formant", workers=1, progress=False)
+    (tmp_path / "recipes").mkdir()
+    for name, lr in (("tiny_a", 0.01), ("tiny_b", 0.03)):
+        (tmp_path / "recipes" / f"{name}.yaml").write_text(TINY_RECIPE.format(name=name, lr=lr, root=root))
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def test_bench_end_to_end_is_resumable_and_writes_every_output(tiny, capsys, monkeypatch):
+    main(["bench", "tiny_a", "tiny_b", "--seeds", "0", "--baseline", "tiny_a", "--out", "b"])  # two real fits
+    runs = pd.read_csv(tiny / "b" / "runs.csv")
+    assert list(zip(runs.recipe, runs.seed, strict=True)) == [("tiny_a", 0), ("tiny_b", 0)]
+    assert runs["test/micro_auprc"].between(0, 1).all() and (runs.wall_s > 0).all()
+    assert (runs.test_split == "test").all()  # scored on the 4 held-out clips, not on validate
+    assert runs.last_epoch_val_score.between(0, 1).all()  # the unselected last-epoch score rides along
+    assert runs.val_rise_last10.isna().all()  # one epoch: no plateau verdict
+    d = runs["test/micro_auprc"][1] - runs["test/micro_auprc"][0]
+    results = pd.read_csv(tiny / "b" / "results.csv").set_index("recipe")
+    assert results.loc["tiny_b", "diff"] == pytest.approx(d) and pd.isna(results.loc["tiny_b", "diff_low"])
+    text = (tiny / "b" / "results.md").read_text()
+    assert text.startswith("`kdzoo bench tiny_a tiny_b --seeds 0 --baseline tiny_a` on ")
+    assert f"{d:+.3f} (1 seed: no interval)" in text and "(baseline)" in text
+    assert (tiny / "b" / "results.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert f"{d:+.3f} (1 seed: no interval)" in capsys.readouterr().out
+
+    def no_fit(*args, **kwargs):
+        raise AssertionError("a finished run was fitted again")
+
+    monkeypatch.setattr("kdzoo.cli.runner.run_lightning", no_fit)
+    main(["bench", "tiny_a", "tiny_b", "--seeds", "0", "--baseline", "tiny_a", "--out", "c"])
+    again = pd.read_csv(tiny / "c" / "runs.csv")
+    assert again["test/micro_auprc"].tolist() == runs["test/micro_auprc"].tolist() and again.wall_s.isna().all()
+
+
+SCORES = {"tiny_a": [0.50, 0.52, 0.51], "tiny_b": [0.51, 0.55, 0.53]}  # b - a = [0.01, 0.03, 0.02]
+
+
+def fake_fit(subcommand: str, args: list[str]) -> SimpleNamespace:
+    """Stands in for ``run_lightning``: writes the summary.json a fit would, with the score from SCORES."""
+    recipe, seed, name = Path(args[1]).stem, int(args[3]), args[5]
+    run_dir = bench.RUNS_DIR / name / "version_0"
+    run_dir.mkdir(parents=True)
+    scores = {m: SCORES[recipe][seed] for m in bench.METRICS}
+    (run_dir / "summary.json").write_text(json.dumps({"student_params": 1234, "scores": scores}))
+    return SimpleNamespace(trainer=SimpleNamespace(log_dir=str(run_dir)))
+
+
+def test_bench_paired_interval_over_three_seeds_by_hand(tiny, monkeypatch):
+    monkeypatch.setattr("kdzoo.cli.runner.run_lightning", fake_fit)
+    table = bench.run_bench(["tiny_a", "tiny_b"], [0, 1, 2], [], tiny / "b", baseline="tiny_a").set_index("recipe")
+    half = 4.303 * 0.01 / math.sqrt(3)  # mean 0.02, sd 0.01, t_{0.975, 2} = 4.303
+    assert table.loc["tiny_b", "diff"] == pytest.approx(0.02)
+    assert table.loc["tiny_b", "diff_low"] == pytest.approx(0.02 - half, abs=1e-5)
+    assert table.loc["tiny_b", "diff_high"] == pytest.approx(0.02 + half, abs=1e-5)
+    assert table.loc["tiny_a", "test/micro_auprc_mean"] == pytest.approx(0.51)
+    assert table.loc["tiny_a", "test/micro_auprc_std"] == pytest.approx(0.01)
+    assert "| +0.020 [-0.005, +0.045] |" in (tiny / "b" / "results.md").read_text()
+
+
+def test_bench_reruns_when_the_overrides_or_the_recipe_change(tiny):
+    names = {bench.run_name("tiny_a", 0, []), bench.run_name("tiny_a", 0, ["--trainer.max_epochs", "2"]),
+             bench.run_name("tiny_a", 1, [])}
+    assert len(names) == 3
+    before = bench.run_name("tiny_a", 0, [])
+    (tiny / "recipes" / "tiny_a.yaml").write_text((tiny / "recipes" / "tiny_a.yaml").read_text() + "# edited\n")
+    assert bench.run_name("tiny_a", 0, []) != before
+
+
+def test_bench_refuses_a_baseline_it_does_not_run(tiny):
+    with pytest.raises(ValueError, match="--baseline 'tiny_c' must be one of"):
+        bench.run_bench(["tiny_a"], [0], [], tiny / "b", baseline="tiny_c")
