@@ -70,8 +70,8 @@ class Distiller(pl.LightningModule):
         self.student = student
         self.teacher = teacher if teacher is None or isinstance(teacher, FrozenTeacher) else FrozenTeacher(teacher)
         self.method = method if method is not None else Scratch()
-        self.method.task = task
         self.method.check(self.student, self.teacher)
+        self._method_ready = False
         self.task = task
         self.num_classes = num_classes if num_classes is not None else student.num_classes
         if self.num_classes != student.num_classes:
@@ -80,6 +80,14 @@ class Distiller(pl.LightningModule):
         self.optimizer_factory, self.scheduler_factory, self.monitor = optimizer, scheduler, monitor
         self.val_metrics = build_metrics(task, self.num_classes)
         self.test_metrics = build_metrics(task, self.num_classes)
+
+    def setup(self, stage: str) -> None:
+        """Set the method up once (first fit/validate/test/predict), before optimisers and checkpoint loading."""
+        if self._method_ready:
+            return
+        datamodule = getattr(self.trainer, "datamodule", None)
+        self.method.setup(self.student, self.teacher, datamodule, self.task)
+        self._method_ready = True
 
     # -- inference ---------------------------------------------------------------------------------------
     def forward(self, waveform: Tensor, sample_rate: int) -> ModelOutput:
