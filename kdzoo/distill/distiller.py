@@ -21,6 +21,7 @@ from kdzoo.distill.method import KDMethod
 from kdzoo.distill.scratch import Scratch
 from kdzoo.dsp import resample
 from kdzoo.metrics import build_metrics
+from kdzoo.models.student_file import save_student
 from kdzoo.models.teacher import FrozenTeacher
 from kdzoo.types import Batch, ModelOutput, Task
 
@@ -166,12 +167,16 @@ class Distiller(pl.LightningModule):
         metrics.reset()
 
     # -- export ------------------------------------------------------------------------------------------
-    def save_student(self, path: str | Path, **meta) -> Path:
-        """Write the student's weights alone (no teacher, no method parts) to ``path`` as ``.pt``."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(path.suffix + ".tmp")
-        state = {k: v.detach().cpu() for k, v in self.student.state_dict().items()}
-        torch.save({"state_dict": state, "meta": {"class": type(self.student).__qualname__, **meta}}, tmp)
-        tmp.replace(path)
-        return path
+    def save_student(self, path: str | Path, class_names: list[str] | None = None, **meta) -> Path:
+        """Write the student alone (no teacher, no method parts) to ``path``, with the record that lets
+        :func:`kdzoo.load_student` rebuild it (see :mod:`kdzoo.models.student_file`).
+
+        Args:
+            path: where to write, usually ``<run>/student.pt``.
+            class_names: K names; default: the attached data module's ``class_names``, when it has them.
+            **meta: more entries for the record (the CLI adds ``scores`` and ``best_checkpoint``).
+        """
+        if class_names is None:
+            datamodule = getattr(self._trainer, "datamodule", None) if self._trainer is not None else None
+            class_names = getattr(datamodule, "class_names", None)
+        return save_student(self.student, path, class_names=class_names, task=self.task, **meta)
