@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import sys
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 
 import lightning.pytorch as pl
@@ -59,7 +60,8 @@ class KDZooArgumentParser(LightningArgumentParser):
     required, which jsonargparse also does right after this call; dropping it here is enough.
     """
 
-    def add_function_arguments(self, function, *args, linked_targets: set[str] | None = None, **kwargs) -> list[str]:
+    def add_function_arguments(self, function: Callable, *args, linked_targets: set[str] | None = None,
+                               **kwargs) -> list[str]:
         return super().add_function_arguments(function, *args, **kwargs)
 
 
