@@ -16,32 +16,6 @@ from kdzoo.plots import plot_run
 log = logging.getLogger(__name__)
 
 
-class PredictionCSVWriter(BasePredictionWriter):
-    """Write ``predictions.csv`` (one row per clip: ``audio_filename`` then one probability column per class).
-
-    With SONYC-UST class names (``1_engine`` ...) this is the submission format the official DCASE 2019
-    Task 5 evaluation script reads. The file goes to the run folder (``trainer.log_dir``).
-    """
-
-    def __init__(self, filename: str = "predictions.csv") -> None:
-        super().__init__(write_interval="epoch")
-        self.filename = filename
-
-    def write_on_epoch_end(self, trainer: pl.Trainer, pl_module, predictions, batch_indices) -> None:
-        rows = [(clip, probs) for batch in predictions for clip, probs in zip(batch["clip_id"], batch["probabilities"],
-                                                                              strict=True)]
-        if not rows:
-            return
-        names = getattr(trainer.datamodule, "class_names", None) or [f"class_{k}" for k in range(len(rows[0][1]))]
-        out = Path(trainer.log_dir or trainer.default_root_dir) / self.filename
-        out.parent.mkdir(parents=True, exist_ok=True)
-        with open(out, "w", newline="") as handle:
-            writer = csv.writer(handle)
-            writer.writerow(["audio_filename", *names])
-            for clip, probs in sorted(rows, key=lambda row: row[0]):
-                writer.writerow([clip, *(f"{float(p):.6f}" for p in probs)])
-
-
 class RunArtifacts(Callback):
     """At the end of ``fit``: test the best checkpoint, write ``student.pt``, ``summary.json``, ``curves.png``.
 
@@ -131,3 +105,30 @@ def run_summary(model: pl.LightningModule, scores: dict, best: str, student_path
         "student_weights": str(student_path),
         "student_sha256": sha256_of(student_path),
     }
+
+
+class PredictionCSVWriter(BasePredictionWriter):
+    """Write ``predictions.csv`` (one row per clip: ``audio_filename`` then one probability column per class).
+
+    With SONYC-UST class names (``1_engine`` ...) this is the submission format the official DCASE 2019
+    Task 5 evaluation script reads. The file goes to the run folder (``trainer.log_dir``).
+    """
+
+    def __init__(self, filename: str = "predictions.csv") -> None:
+        super().__init__(write_interval="epoch")
+        self.filename = filename
+
+    def write_on_epoch_end(self, trainer: pl.Trainer, pl_module, predictions, batch_indices) -> None:
+        rows = [(clip, probs) for batch in predictions for clip, probs in zip(batch["clip_id"], batch["probabilities"],
+                                                                              strict=True)]
+        if not rows:
+            return
+        names = getattr(trainer.datamodule, "class_names", None) or [f"class_{k}" for k in range(len(rows[0][1]))]
+        out = Path(trainer.log_dir or trainer.default_root_dir) / self.filename
+        out.parent.mkdir(parents=True, exist_ok=True)
+        with open(out, "w", newline="") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(["audio_filename", *names])
+            for clip, probs in sorted(rows, key=lambda row: row[0]):
+                writer.writerow([clip, *(f"{float(p):.6f}" for p in probs)])
+
