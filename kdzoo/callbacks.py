@@ -131,4 +131,3 @@ class PredictionCSVWriter(BasePredictionWriter):
             writer.writerow(["audio_filename", *names])
             for clip, probs in sorted(rows, key=lambda row: row[0]):
                 writer.writerow([clip, *(f"{float(p):.6f}" for p in probs)])
-
