@@ -6,11 +6,12 @@ Public surface (timm-style)::
     student = kdzoo.create_student("cnn_s", num_classes=8)
     teacher = kdzoo.create_teacher("cnn_teacher_m", checkpoint="checkpoints/teachers/teacher_demo.pt")
     model = kdzoo.Distiller(student, teacher, method=kdzoo.distill.HintonKD(temperature=2.0))
+    tagger = kdzoo.load_student("checkpoints/runs/kd_demo/version_0/student.pt")  # no recipe needed
 """
 
 from __future__ import annotations
 
-from kdzoo.models import create_student, create_teacher, list_students, list_teachers, model_info
+from kdzoo.models import create_student, create_teacher, list_students, list_teachers, load_student, model_info
 from kdzoo.types import Batch, ModelOutput
 
 __version__ = "0.1.0"
@@ -35,5 +36,6 @@ __all__ = [
     "list_methods",
     "list_students",
     "list_teachers",
+    "load_student",
     "model_info",
 ]

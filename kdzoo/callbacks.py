@@ -1,12 +1,115 @@
-"""Lightning callbacks kdzoo adds to every CLI run."""
+"""Lightning callbacks kdzoo adds to every CLI run (and a Python user adds in one line)."""
 
 from __future__ import annotations
 
 import csv
+import json
+import logging
 from pathlib import Path
 
 import lightning.pytorch as pl
-from lightning.pytorch.callbacks import BasePredictionWriter
+from lightning.pytorch.callbacks import BasePredictionWriter, Callback
+
+from kdzoo.files import sha256_of
+from kdzoo.plots import plot_run
+
+log = logging.getLogger(__name__)
+
+
+class RunArtifacts(Callback):
+    """At the end of ``fit``: test the best checkpoint, write ``student.pt``, ``summary.json``, ``curves.png``.
+
+    ``pl.Trainer(callbacks=[RunArtifacts()])`` gives a Python user what ``kdzoo fit`` leaves in a run
+    folder; the CLI adds it to every run. Files go to the run folder (``trainer.log_dir``, else
+    ``default_root_dir``); after ``fit`` the callback holds ``scores`` (test metrics) and ``summary`` (the
+    ``summary.json`` record), and the Distiller holds the best checkpoint's weights.
+
+    Why a second Trainer: Lightning forbids ``trainer.test`` inside a hook of the running ``fit``, so at
+    ``on_fit_end`` the test split runs on a fresh, quiet Trainer (same device, no logger, no callbacks, no
+    progress bar) that loads the best checkpoint (the last weights when no checkpoint was kept). Every rank
+    runs that test (the metrics synchronise across ranks); only rank 0 writes files. ``curves.png`` is drawn
+    from a :class:`~lightning.pytorch.loggers.CSVLogger`'s ``metrics.csv`` (Lightning's default logger
+    when TensorBoard is not installed; the CLI always uses it).
+
+    Args:
+        test: score the test split (skipped when the data module has no ``test_dataloader``).
+        plot: draw ``curves.png`` from the CSV logger's ``metrics.csv`` (skipped without it).
+    """
+
+    def __init__(self, test: bool = True, plot: bool = True) -> None:
+        self.test, self.plot = test, plot
+        self.scores: dict[str, float] = {}
+        self.summary: dict | None = None
+        self.curves: Path | None = None
+
+    def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
+        # the last epoch's validation scores, unselected: when test = validate (SONYC-UST v1) the best checkpoint's
+        # test score is the maximum over epochs of the same clips, so this is the number to read beside it
+        last_val = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("val/")}
+        self.scores = self._test(trainer, pl_module, best) if self.test else {}
+        if not trainer.is_global_zero:
+            return
+        run_dir = Path(trainer.log_dir or trainer.default_root_dir)
+        student_path = pl_module.save_student(run_dir / "student.pt", scores=self.scores, best_checkpoint=best)
+        self.summary = run_summary(pl_module, self.scores, best, student_path)
+        self.summary["test_split"] = getattr(trainer.datamodule, "test_split", None)
+        self.summary["last_epoch_val_scores"] = last_val
+        (run_dir / "summary.json").write_text(json.dumps(self.summary, indent=2))
+        for logger in trainer.loggers:
+            logger.save()  # flush the last epoch's rows into metrics.csv before drawing them
+        if self.plot and (run_dir / "metrics.csv").is_file():
+            self.curves = plot_run(run_dir)
+        elif self.plot:
+            log.info("RunArtifacts: no %s (not a CSVLogger run), so no curves.png", run_dir / "metrics.csv")
+
+    def _test(self, trainer: pl.Trainer, pl_module: pl.LightningModule, best: str) -> dict[str, float]:
+        datamodule = trainer.datamodule
+        if datamodule is None or not _has_test_split(datamodule):
+            log.warning("RunArtifacts: no data module with a test_dataloader; student.pt is written untested")
+            return {}
+        device = pl_module.device
+        tester = pl.Trainer(
+            accelerator="gpu" if device.type == "cuda" else device.type,
+            devices=[device.index or 0] if device.type == "cuda" else 1,
+            precision=trainer.precision,
+            logger=False,
+            callbacks=[],
+            enable_checkpointing=False,
+            enable_model_summary=False,
+            enable_progress_bar=False,  # a second rich progress bar inside the first one's live display breaks both
+            limit_test_batches=trainer.limit_test_batches,
+            default_root_dir=trainer.default_root_dir,
+        )
+        try:
+            results = tester.test(pl_module, datamodule=datamodule, ckpt_path=best or None, verbose=False)
+        finally:
+            pl_module.trainer = trainer  # hand the module back to the Trainer that is finishing fit
+        return {key: float(value) for key, value in (results[0] if results else {}).items()}
+
+
+def _has_test_split(datamodule: pl.LightningDataModule) -> bool:
+    from lightning.pytorch.utilities.model_helpers import is_overridden
+
+    return is_overridden("test_dataloader", datamodule, pl.LightningDataModule)
+
+
+def run_summary(model: pl.LightningModule, scores: dict, best: str, student_path: Path) -> dict:
+    """The ``summary.json`` record: student size, method, teacher, test scores and the files written."""
+    params = sum(p.numel() for p in model.student.parameters())
+    variant = getattr(model.student, "variant", None)
+    return {
+        "student": type(model.student).__name__,
+        "student_variant": variant["name"] if variant else None,
+        "student_params": params,
+        "student_size_kb_fp32": round(params * 4 / 1024, 1),
+        "method": type(model.method).__name__,
+        "teacher": None if model.teacher is None else type(model.teacher.model).__name__,
+        "scores": scores,
+        "best_checkpoint": best,
+        "student_weights": str(student_path),
+        "student_sha256": sha256_of(student_path),
+    }
 
 
 class PredictionCSVWriter(BasePredictionWriter):

@@ -129,3 +129,14 @@ def test_data_synth_ust_command_writes_what_the_demo_module_expects(tmp_path, ca
     # the demo data module's defaults (formant speech, 10 s clips) accept this corpus without regenerating it
     assert corpus_matches(tmp_path / "c", clips=10, seed=0, speech="formant", clip_seconds=10.0)
     assert "1_engine" in capsys.readouterr().out
+
+
+def test_recipe_student_by_registry_name_gets_num_classes_from_the_data(corpus, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    main(["fit", "--recipe", "scratch_demo", *TINY, "--data.init_args.root", str(corpus),
+          "--data.init_args.clips", "12", "--data.init_args.level", "fine", "--name", "fine"])
+    import kdzoo
+
+    student = kdzoo.load_student(tmp_path / "checkpoints" / "runs" / "fine" / "version_0" / "student.pt")
+    assert student.meta["variant"]["name"] == "cnn_xs"  # the recipe names the variant, not its channels
+    assert student.num_classes == len(student.meta["class_names"]) == 29  # fine labels (23 + 6 "X"), linked

@@ -133,3 +133,61 @@ def test_resume_from_last_checkpoint_continues_where_it_stopped(tone_data, tmp_p
     assert resumed.current_epoch == 2 and resumed.global_step == 2 * steps_per_epoch
     state = torch.load(tmp_path / "last.ckpt", weights_only=False)
     assert state["optimizer_states"][0]["state"], "the optimiser state must be in the checkpoint"
+
+
+class FrameProbe(KDMethod):
+    """A toy method with a trainable head sized in ``setup`` from the width of the student's frames."""
+
+    needs = frozenset({"frames"})
+    requires_teacher = False
+
+    def __init__(self) -> None:
+        super().__init__(weight=1.0)
+        self.head: torch.nn.Linear | None = None
+        self.setup_calls: list = []
+
+    def setup(self, student, teacher, datamodule, task) -> None:
+        super().setup(student, teacher, datamodule, task)
+        was_training = student.training
+        student.eval()  # a dummy forward must not move the student's BatchNorm statistics
+        with torch.no_grad():
+            width = student(torch.zeros(1, student.sample_rate), student.sample_rate).frames.shape[-1]
+        student.train(was_training)
+        self.head = torch.nn.Linear(width, student.num_classes)
+        self.initial = self.head.weight.detach().clone()
+        self.setup_calls.append((task, datamodule))
+
+    def terms(self, student, teacher, batch):
+        logits = self.head(student.frames.mean(dim=1))
+        return {"probe": torch.nn.functional.binary_cross_entropy_with_logits(logits, batch.target.float())}
+
+
+def test_method_setup_sizes_a_head_that_trains_checkpoints_resumes_and_stays_out_of_student_pt(tone_data, tmp_path):
+    from lightning.pytorch.callbacks import ModelCheckpoint
+
+    def fresh_model(seed: int) -> Distiller:
+        torch.manual_seed(seed)
+        return Distiller(kdzoo.create_student("cnn_xs", num_classes=3), method=FrameProbe(), num_classes=3,
+                         optimizer=lambda p: torch.optim.Adam(p, lr=1e-2))
+
+    model = fresh_model(0)
+    assert model.method.head is None and model.method.task == "multilabel"  # nothing set up before a run
+    run = trainer(max_steps=4, limit_val_batches=1, enable_checkpointing=True,
+                  callbacks=[ModelCheckpoint(dirpath=tmp_path, save_last=True)])
+    run.fit(model, datamodule=tone_data)
+    method = model.method
+    assert method.setup_calls == [("multilabel", tone_data)]  # once, with the Distiller's task and the data
+    assert method.head.in_features == 32  # cnn_xs frames are (B, T', 32)
+    assert not torch.equal(method.head.weight, method.initial), "the head must be optimised with the student"
+    saved = torch.load(tmp_path / "last.ckpt", weights_only=False)
+    torch.testing.assert_close(saved["state_dict"]["method.head.weight"], method.head.weight, rtol=0, atol=0)
+    student_params = len(list(model.student.parameters()))
+    assert len(saved["optimizer_states"][0]["param_groups"][0]["params"]) == student_params + 2
+
+    resumed = fresh_model(1)  # another seed: a different head until the checkpoint is restored
+    trainer(max_steps=4, limit_val_batches=1).fit(resumed, datamodule=tone_data, ckpt_path=tmp_path / "last.ckpt")
+    torch.testing.assert_close(resumed.method.head.weight, method.head.weight, rtol=0, atol=0)
+    torch.testing.assert_close(resumed.method.head.bias, method.head.bias, rtol=0, atol=0)
+    resumed.save_student(tmp_path / "student.pt")
+    exported = torch.load(tmp_path / "student.pt", weights_only=True)["state_dict"]
+    assert set(exported) == set(resumed.student.state_dict())  # no method.* (and no teacher) keys

@@ -16,7 +16,7 @@ def python_example() -> str:
 
 
 def test_readme_opens_with_the_two_setup_commands():
-    setup = README.split("```", 2)[1].strip().splitlines()
+    setup = README.split("```", 2)[1].strip().splitlines()[1:]  # after the "bash" tag
     assert len(setup) == 2, "the README's set-up is two commands"
     assert "pip install -c requirements.lock -e . && kdzoo fit --recipe kd_demo" in setup[0]
     assert 'pip install -c requirements.lock -e ".[test]" && python -m pytest -q' in setup[1]

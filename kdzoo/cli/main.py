@@ -22,7 +22,8 @@ commands:
   fit        train a student (or a teacher) from a recipe:  kdzoo fit --recipe kd_demo
   validate   score a checkpoint on the validation split:     kdzoo validate --recipe kd_demo --ckpt_path X
   test       score a checkpoint on the test split
-  predict    write predictions with a checkpoint
+  predict    write predictions with a checkpoint, or tag audio files with an exported student:
+             kdzoo predict --student student.pt a.wav b.flac [--out tags.csv]
   recipes    list the recipes with a one-line description
   models     list registered students and teachers with parameter counts
   data       data tools: `kdzoo data synth-ust` (offline corpus), `kdzoo data download sonyc-ust`
@@ -38,6 +39,8 @@ def main(argv: list[str] | None = None) -> int:
         print(HELP)
         return 0
     command, rest = argv[0], argv[1:]
+    if command == "predict" and "--student" in rest:
+        return _predict_student_command(rest)
     if command in LIGHTNING_COMMANDS:
         from kdzoo.cli.runner import run_lightning
 
@@ -90,6 +93,26 @@ def _bench_command(args: list[str]) -> int:
 
     table = run_bench(opts.recipes, opts.seeds, overrides, opts.out, baseline=opts.baseline, metric=opts.metric)
     print(markdown(table, opts.metric, opts.baseline))
+    return 0
+
+
+def _predict_student_command(args: list[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="kdzoo predict --student", description="Tag audio files with an exported student (no recipe needed).")
+    parser.add_argument("--student", required=True, help="a student.pt written by `kdzoo fit` (or save_student)")
+    parser.add_argument("files", nargs="+", help="audio files (anything libsndfile reads: WAV, FLAC, OGG, ...)")
+    parser.add_argument("--out", default=None, help="CSV to write (default: print the CSV)")
+    opts = parser.parse_args(args)
+    from kdzoo.cli.tag import tag_files, write_csv
+
+    try:
+        names, rows = tag_files(opts.student, opts.files)
+    except (FileNotFoundError, ValueError) as error:
+        print(f"kdzoo predict: {error}", file=sys.stderr)
+        return 2
+    write_csv(names, rows, opts.out or sys.stdout)
+    if opts.out:
+        print(f"{len(rows)} files tagged -> {opts.out}")
     return 0
 
 

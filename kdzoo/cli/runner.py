@@ -1,26 +1,25 @@
 """LightningCLI for kdzoo: recipes map onto ``Distiller`` and data-module signatures.
 
 Linked (never repeated in recipes): ``data.num_classes`` -> ``model.num_classes`` and the student's
-``num_classes``; ``data.task`` -> ``model.task``. After ``fit`` the best checkpoint is tested, the student
-alone is exported next to it (``student.pt``), and a summary is printed.
+``num_classes``; ``data.task`` -> ``model.task``. Every run gets :class:`~kdzoo.callbacks.RunArtifacts`
+(after ``fit``: the best checkpoint tested, ``student.pt``, ``summary.json``, ``curves.png``); the CLI then
+prints the summary as a table.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import sys
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 
 import lightning.pytorch as pl
 from lightning.pytorch.callbacks import ModelCheckpoint
-from lightning.pytorch.cli import LightningCLI
+from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 
-from kdzoo.callbacks import PredictionCSVWriter
+from kdzoo.callbacks import PredictionCSVWriter, RunArtifacts
 from kdzoo.distill.distiller import Distiller
-from kdzoo.files import sha256_of
-from kdzoo.plots import plot_run
 
 log = logging.getLogger(__name__)
 # Lightning 2.6 on torch 2.11 warns about its own use of a deprecated torch API on every fit; not ours to fix.
@@ -47,20 +46,23 @@ class KDZooCLI(LightningCLI):
         trainer["default_root_dir"] = trainer.get("default_root_dir") or str(RUNS_DIR / name)
 
     def after_fit(self) -> None:
-        best = self.trainer.checkpoint_callback.best_model_path if self.trainer.checkpoint_callback else ""
-        # the last epoch's validation scores, unselected: when test = validate (SONYC-UST v1) the best checkpoint's
-        # test score is the maximum over epochs of the same clips, so this is the number to read beside it
-        last_val = {k: float(v) for k, v in self.trainer.callback_metrics.items() if k.startswith("val/")}
-        results = self.trainer.test(self.model, datamodule=self.datamodule, ckpt_path=best or None, verbose=False)
-        scores = {k: float(v) for k, v in (results[0] if results else {}).items()}
-        run_dir = Path(self.trainer.log_dir or self.trainer.default_root_dir)
-        student_path = self.model.save_student(run_dir / "student.pt", scores=scores, best_checkpoint=best)
-        info = _summary(self.model, scores, best, student_path)
-        info["test_split"] = getattr(self.datamodule, "test_split", None)
-        info["last_epoch_val_scores"] = last_val
-        (run_dir / "summary.json").write_text(json.dumps(info, indent=2))
-        curves = plot_run(run_dir) if (run_dir / "metrics.csv").is_file() else None
-        print_summary(info, curves)
+        artifacts = next((c for c in self.trainer.callbacks if isinstance(c, RunArtifacts)), None)
+        if artifacts is not None and artifacts.summary is not None:
+            print_summary(artifacts.summary, artifacts.curves)
+
+
+class KDZooArgumentParser(LightningArgumentParser):
+    """Lightning's parser, able to link a value into a *function* ``class_path`` (``kdzoo.models.create_student``).
+
+    jsonargparse 4.53 passes its private ``linked_targets`` keyword on to ``add_function_arguments``, which
+    does not accept it, so ``link_arguments("data.num_classes", "model.student.init_args.num_classes")``
+    fails for a factory function (it works for classes). The keyword only marks linked parameters as not
+    required, which jsonargparse also does right after this call; dropping it here is enough.
+    """
+
+    def add_function_arguments(self, function: Callable, *args, linked_targets: set[str] | None = None,
+                               **kwargs) -> list[str]:
+        return super().add_function_arguments(function, *args, **kwargs)
 
 
 def _recipe_name(config) -> str | None:
@@ -68,23 +70,8 @@ def _recipe_name(config) -> str | None:
     return Path(str(paths[-1])).stem if paths else None
 
 
-def _summary(model: Distiller, scores: dict, best: str, student_path: Path) -> dict:
-    params = sum(p.numel() for p in model.student.parameters())
-    return {
-        "student": type(model.student).__name__,
-        "student_params": params,
-        "student_size_kb_fp32": round(params * 4 / 1024, 1),
-        "method": type(model.method).__name__,
-        "teacher": None if model.teacher is None else type(model.teacher.model).__name__,
-        "scores": scores,
-        "best_checkpoint": best,
-        "student_weights": str(student_path),
-        "student_sha256": sha256_of(student_path),
-    }
-
-
 def print_summary(info: dict, curves: Path | None = None) -> None:
-    """A table a person reads at the end of a run (``info`` from :func:`_summary`): scores, size, files."""
+    """A table a person reads at the end of a run (``info``: :func:`kdzoo.callbacks.run_summary`)."""
     from rich.console import Console
     from rich.table import Table
 
@@ -109,6 +96,7 @@ def run_lightning(subcommand: str, args: list[str]) -> KDZooCLI:
     return KDZooCLI(
         Distiller,
         pl.LightningDataModule,
+        parser_class=KDZooArgumentParser,
         subclass_mode_data=True,
         args=[subcommand, *args],
         save_config_kwargs={"overwrite": True},
@@ -116,6 +104,7 @@ def run_lightning(subcommand: str, args: list[str]) -> KDZooCLI:
             "callbacks": [
                 ModelCheckpoint(monitor="val/score", mode="max", save_last=True, filename="best-{epoch}"),
                 PredictionCSVWriter(),
+                RunArtifacts(),
             ],
             "log_every_n_steps": 5,
             "deterministic": "warn",

@@ -21,6 +21,7 @@ from kdzoo.distill.method import KDMethod
 from kdzoo.distill.scratch import Scratch
 from kdzoo.dsp import resample
 from kdzoo.metrics import build_metrics
+from kdzoo.models.student_file import save_student
 from kdzoo.models.teacher import FrozenTeacher
 from kdzoo.types import Batch, ModelOutput, Task
 
@@ -70,8 +71,8 @@ class Distiller(pl.LightningModule):
         self.student = student
         self.teacher = teacher if teacher is None or isinstance(teacher, FrozenTeacher) else FrozenTeacher(teacher)
         self.method = method if method is not None else Scratch()
-        self.method.task = task
         self.method.check(self.student, self.teacher)
+        self._method_ready = False
         self.task = task
         self.num_classes = num_classes if num_classes is not None else student.num_classes
         if self.num_classes != student.num_classes:
@@ -80,6 +81,14 @@ class Distiller(pl.LightningModule):
         self.optimizer_factory, self.scheduler_factory, self.monitor = optimizer, scheduler, monitor
         self.val_metrics = build_metrics(task, self.num_classes)
         self.test_metrics = build_metrics(task, self.num_classes)
+
+    def setup(self, stage: str) -> None:
+        """Set the method up once (first fit/validate/test/predict), before optimisers and checkpoint loading."""
+        if self._method_ready:
+            return
+        datamodule = getattr(self.trainer, "datamodule", None)
+        self.method.setup(self.student, self.teacher, datamodule, self.task)
+        self._method_ready = True
 
     # -- inference ---------------------------------------------------------------------------------------
     def forward(self, waveform: Tensor, sample_rate: int) -> ModelOutput:
@@ -158,12 +167,16 @@ class Distiller(pl.LightningModule):
         metrics.reset()
 
     # -- export ------------------------------------------------------------------------------------------
-    def save_student(self, path: str | Path, **meta) -> Path:
-        """Write the student's weights alone (no teacher, no method parts) to ``path`` as ``.pt``."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(path.suffix + ".tmp")
-        state = {k: v.detach().cpu() for k, v in self.student.state_dict().items()}
-        torch.save({"state_dict": state, "meta": {"class": type(self.student).__qualname__, **meta}}, tmp)
-        tmp.replace(path)
-        return path
+    def save_student(self, path: str | Path, class_names: list[str] | None = None, **meta) -> Path:
+        """Write the student alone (no teacher, no method parts) to ``path``, with the record that lets
+        :func:`kdzoo.load_student` rebuild it (see :mod:`kdzoo.models.student_file`).
+
+        Args:
+            path: where to write, usually ``<run>/student.pt``.
+            class_names: K names; default: the attached data module's ``class_names``, when it has them.
+            **meta: more entries for the record (the CLI adds ``scores`` and ``best_checkpoint``).
+        """
+        if class_names is None:
+            datamodule = getattr(self._trainer, "datamodule", None) if self._trainer is not None else None
+            class_names = getattr(datamodule, "class_names", None)
+        return save_student(self.student, path, class_names=class_names, task=self.task, **meta)

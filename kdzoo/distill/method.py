@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from torch import Tensor, nn
 
@@ -18,8 +18,14 @@ class KDMethod(nn.Module):
       against the models' ``provides`` when the Distiller is built (before any data is loaded);
     * ``requires_teacher``: False only for the no-KD baseline.
 
+    Life cycle: ``check`` when the Distiller is built (no data yet), then ``setup`` once, when the first
+    Trainer run starts (data module ready, before the optimiser is built and before a checkpoint is
+    restored), then ``forward`` every step.
+
     Methods are ``nn.Module`` s so they can own trainable parts (e.g. a student-side attention head or a
-    projection): those are optimised and checkpointed with the student, but never exported with it.
+    projection): those are optimised and checkpointed with the student, but never exported with it. Parts
+    whose size depends on the models or the data are built in :meth:`setup`; since Lightning calls it before
+    restoring a checkpoint, they exist when a resumed run loads their weights.
 
     Args:
         weight: multiplies every KD term (``loss = task_weight * task_loss + weight * sum(terms)``).
@@ -27,7 +33,8 @@ class KDMethod(nn.Module):
 
     needs: ClassVar[frozenset[str]] = frozenset()
     requires_teacher: ClassVar[bool] = True
-    task: Task = "multilabel"  # set by the Distiller from its own ``task``
+    task: Task = "multilabel"
+    """The Distiller's task, given to :meth:`setup` (the default holds until then)."""
 
     def __init__(self, weight: float = 1.0) -> None:
         super().__init__()
@@ -48,6 +55,22 @@ class KDMethod(nn.Module):
                     f"{type(self).__name__} needs {sorted(missing)} from the {role}, but "
                     f"{type(model).__name__} provides only {sorted(getattr(model, 'provides', ()))}"
                 )
+
+    def setup(self, student: nn.Module, teacher: nn.Module | None, datamodule: Any | None, task: Task) -> None:
+        """Prepare for training, once, with the models and the data in hand. Override and call ``super()``.
+
+        What belongs here: sizing a projection or head from the student's ``frames`` width (run the student
+        on a short dummy clip), fitting a reducer on teacher embeddings of ``datamodule.train_dataloader()``,
+        reading ``task``. Parameters created here are optimised and checkpointed like those made in
+        ``__init__``.
+
+        Args:
+            student: the student (an :class:`~kdzoo.models.base.AudioModel`).
+            teacher: the frozen teacher, or None.
+            datamodule: the Trainer's data module (None when the Trainer was given bare dataloaders).
+            task: ``multilabel`` or ``multiclass`` (the Distiller's).
+        """
+        self.task = task
 
     def forward(self, student: ModelOutput, teacher: ModelOutput | None, batch: Batch) -> dict[str, Tensor]:
         """Weighted KD terms, e.g. ``{"kd_logit": tensor(0.31)}``."""

@@ -12,6 +12,7 @@ import pkgutil
 from kdzoo.models._registry import STUDENTS, TEACHERS, Entry, register_student, register_teacher
 from kdzoo.models.base import AudioModel
 from kdzoo.models.frontend import LogMel
+from kdzoo.models.student_file import load_student, save_student
 from kdzoo.models.teacher import FrozenTeacher
 
 _imported = False
@@ -28,10 +29,20 @@ def _import_all() -> None:
     _imported = True
 
 
-def create_student(name: str, **kwargs) -> AudioModel:
-    """Build a registered student, e.g. ``create_student("cnn_s", num_classes=8)``."""
+def create_student(name: str, num_classes: int | None = None, sample_rate: int | None = None, **kwargs) -> AudioModel:
+    """Build a registered model for the student slot, e.g. ``create_student("cnn_s", num_classes=8)``.
+
+    Teachers are trained in the student slot too, so a teacher name (``cnn_teacher_s``) works as well.
+
+    Args:
+        name: a name from :func:`list_students` (or :func:`list_teachers`).
+        num_classes: K (linked from ``data.num_classes`` in recipes); None keeps the variant's default.
+        sample_rate: the rate the model's front end expects; None keeps the variant's default.
+        **kwargs: other arguments of the variant (Python only; a recipe names a variant with these baked in).
+    """
     _import_all()
-    return STUDENTS.create(name, **kwargs)
+    registry = STUDENTS if name in STUDENTS.names() or name not in TEACHERS.names() else TEACHERS
+    return registry.create(name, num_classes=num_classes, sample_rate=sample_rate, **kwargs)
 
 
 def create_teacher(name: str, checkpoint: str | None = None, cache: bool = False, **kwargs) -> FrozenTeacher:
@@ -74,7 +85,9 @@ __all__ = [
     "create_teacher",
     "list_students",
     "list_teachers",
+    "load_student",
     "model_info",
     "register_student",
     "register_teacher",
+    "save_student",
 ]

@@ -8,11 +8,16 @@ A variant is a tiny function that builds one configured model::
 
 ``create_student("cnn_s", num_classes=8)`` calls it, dropping ``None`` keyword arguments so a variant keeps
 its own default. Parameter counts are measured once, lazily, by building the variant with its defaults.
+
+Every model a registered variant builds (through ``create_*`` or by calling the variant function itself)
+remembers how: ``model.variant == {"name": "cnn_s", "kwargs": {"num_classes": 8}}``. That is what makes an
+exported ``student.pt`` rebuildable without a recipe (:func:`kdzoo.models.load_student`).
 """
 
 from __future__ import annotations
 
 import fnmatch
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -50,8 +55,9 @@ class Registry:
             name = factory.__name__
             if name in self._entries:
                 raise ValueError(f"{self.kind} {name!r} is registered twice")
-            self._entries[name] = Entry(name, factory, family, description or (factory.__doc__ or "").strip())
-            return factory
+            build = _recording_variant(name, factory)
+            self._entries[name] = Entry(name, build, family, description or (factory.__doc__ or "").strip())
+            return build
 
         return decorator
 
@@ -68,6 +74,18 @@ class Registry:
         if name not in self._entries:
             self.create(name)  # raises the "Unknown ...; available: ..." error
         return self._entries[name]
+
+
+def _recording_variant(name: str, factory: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
+    """``factory`` that also stores ``{"name": name, "kwargs": kwargs}`` as ``model.variant`` on what it builds."""
+
+    @functools.wraps(factory)
+    def build(**kwargs) -> nn.Module:
+        model = factory(**kwargs)
+        model.variant = {"name": name, "kwargs": dict(kwargs)}
+        return model
+
+    return build
 
 
 STUDENTS = Registry("student")
