@@ -89,7 +89,7 @@ def test_audio_files_match_csv_and_splits(corpus, table):
     for split in ("train", "validate"):
         on_disk = {p.name for p in (root / "audio-dev" / split).iterdir()}
         assert on_disk == set(table[table.split == split].audio_filename)
-    assert summary["clips"] == {"train": 10, "validate": 2}  # round(12 * 0.2) = 2
+    assert summary["clips"] == {"train": 10, "validate": 2, "test": 0}  # round(12 * 0.2) = 2; no test split asked
     names = table.drop_duplicates("audio_filename")
     pairs = zip(names.sensor_id, names.audio_filename, strict=True)
     assert all(f"{s:02d}_" == f[:3] and f.endswith(".wav") for s, f in pairs)
