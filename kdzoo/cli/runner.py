@@ -51,6 +51,8 @@ class KDZooCLI(LightningCLI):
         results = self.trainer.test(self.model, datamodule=self.datamodule, ckpt_path=best or None, verbose=False)
         scores = {k: float(v) for k, v in (results[0] if results else {}).items()}
         run_dir = Path(self.trainer.log_dir or self.trainer.default_root_dir)
+        if not self.trainer.is_global_zero:  # all ranks test (and log_dir is collective); rank 0 alone writes
+            return
         student_path = self.model.save_student(run_dir / "student.pt", scores=scores, best_checkpoint=best)
         info = _summary(self.model, scores, best, student_path)
         (run_dir / "summary.json").write_text(json.dumps(info, indent=2))
@@ -96,13 +98,17 @@ def print_summary(info: dict, curves: Path | None = None) -> None:
 
 
 def run_lightning(subcommand: str, args: list[str]) -> KDZooCLI:
-    """Run ``kdzoo <subcommand>`` (fit/validate/test/predict) with LightningCLI arguments ``args``."""
-    sys.argv = sys.argv[:1]  # the arguments come from ``args`` (recipe already expanded), not the shell
+    """Run ``kdzoo <subcommand>`` (fit/validate/test/predict) with LightningCLI arguments ``args``.
+
+    LightningCLI parses ``sys.argv``, set here to this very command with the recipe already expanded. Lightning's
+    DDP launcher starts ranks 1.. by re-running ``sys.argv`` (as ``python -m kdzoo`` or the ``kdzoo`` script), so
+    every rank runs the same command, also when it comes from ``kdzoo bench``.
+    """
+    sys.argv = [sys.argv[0], subcommand, *args]
     return KDZooCLI(
         Distiller,
         pl.LightningDataModule,
         subclass_mode_data=True,
-        args=[subcommand, *args],
         save_config_kwargs={"overwrite": True},
         trainer_defaults={
             "callbacks": [
