@@ -91,14 +91,18 @@ def print_summary(info: dict, curves: Path | None = None) -> None:
 
 
 def run_lightning(subcommand: str, args: list[str]) -> KDZooCLI:
-    """Run ``kdzoo <subcommand>`` (fit/validate/test/predict) with LightningCLI arguments ``args``."""
-    sys.argv = sys.argv[:1]  # the arguments come from ``args`` (recipe already expanded), not the shell
+    """Run ``kdzoo <subcommand>`` (fit/validate/test/predict) with LightningCLI arguments ``args``.
+
+    LightningCLI parses ``sys.argv``, set here to this very command with the recipe already expanded. Lightning's
+    DDP launcher starts ranks 1.. by re-running ``sys.argv`` (as ``python -m kdzoo`` or the ``kdzoo`` script), so
+    every rank runs the same command, also when it comes from ``kdzoo bench``.
+    """
+    sys.argv = [sys.argv[0], subcommand, *args]
     return KDZooCLI(
         Distiller,
         pl.LightningDataModule,
         parser_class=KDZooArgumentParser,
         subclass_mode_data=True,
-        args=[subcommand, *args],
         save_config_kwargs={"overwrite": True},
         trainer_defaults={
             "callbacks": [

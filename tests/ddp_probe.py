@@ -1,0 +1,39 @@
+"""Test-only callback for tests/test_ddp.py, given on the ``kdzoo fit`` command line by class path.
+
+Each rank writes what it did to ``$KDZOO_PROBE_DIR/rank<R>.json`` when training ends: its rank, the world
+size, its command line and the clips it trained on. With ``$KDZOO_PROBE_FAIL_RANK=R`` set, rank ``R`` raises
+at its second training batch instead (after one synchronised step), standing in for a rank that dies mid-run;
+the time of the failure goes to ``$KDZOO_PROBE_DIR/failed.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import lightning.pytorch as pl
+
+from kdzoo.types import Batch
+
+
+class RankProbe(pl.Callback):
+    """Records one rank's share of the training run, or fails on the rank named by ``$KDZOO_PROBE_FAIL_RANK``."""
+
+    def __init__(self) -> None:
+        self.clips: list[str] = []
+        self.out = Path(os.environ["KDZOO_PROBE_DIR"])
+
+    def on_train_batch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch: Batch,
+                             batch_idx: int) -> None:
+        if os.environ.get("KDZOO_PROBE_FAIL_RANK") == str(trainer.global_rank) and batch_idx == 1:
+            (self.out / "failed.json").write_text(json.dumps({"rank": trainer.global_rank, "time": time.time()}))
+            raise RuntimeError(f"probe: injected failure on rank {trainer.global_rank}")
+        self.clips += batch.clip_id
+
+    def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        record = {"rank": trainer.global_rank, "world_size": trainer.world_size, "argv": sys.argv[1:],
+                  "local_rank_env": os.environ.get("LOCAL_RANK"), "clips": self.clips}
+        (self.out / f"rank{trainer.global_rank}.json").write_text(json.dumps(record))
