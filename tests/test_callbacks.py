@@ -20,7 +20,7 @@ def test_run_artifacts_tests_the_best_checkpoint_and_writes_the_run_files(tone_d
                       optimizer=lambda p: torch.optim.Adam(p, lr=3e-3))
     artifacts = RunArtifacts()
     checkpoints = pl.callbacks.ModelCheckpoint(monitor="val/score", mode="max")
-    trainer = pl.Trainer(max_epochs=2, accelerator="cpu", callbacks=[checkpoints, artifacts],
+    trainer = pl.Trainer(max_epochs=2, limit_train_batches=2, accelerator="cpu", callbacks=[checkpoints, artifacts],
                          logger=CSVLogger(tmp_path, name="run"), enable_progress_bar=False,
                          enable_model_summary=False)
     trainer.fit(model, datamodule=tone_data)
