@@ -44,12 +44,17 @@ class RunArtifacts(Callback):
 
     def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
+        # the last epoch's validation scores, unselected: when test = validate (SONYC-UST v1) the best
+        # checkpoint's test score is the maximum over epochs of the same clips, so this is the number to read
+        last_val = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("val/")}
         self.scores = self._test(trainer, pl_module, best) if self.test else {}
         if not trainer.is_global_zero:
             return
         run_dir = Path(trainer.log_dir or trainer.default_root_dir)
         student_path = pl_module.save_student(run_dir / "student.pt", scores=self.scores, best_checkpoint=best)
         self.summary = run_summary(pl_module, self.scores, best, student_path)
+        self.summary["test_split"] = getattr(trainer.datamodule, "test_split", None)
+        self.summary["last_epoch_val_scores"] = last_val
         (run_dir / "summary.json").write_text(json.dumps(self.summary, indent=2))
         for logger in trainer.loggers:
             logger.save()  # flush the last epoch's rows into metrics.csv before drawing them
