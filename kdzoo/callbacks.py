@@ -44,8 +44,8 @@ class RunArtifacts(Callback):
 
     def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
-        # the last epoch's validation scores, unselected: when test = validate (SONYC-UST v1) the best
-        # checkpoint's test score is the maximum over epochs of the same clips, so this is the number to read
+        # the last epoch's validation scores, unselected: when test = validate (SONYC-UST v1) the best checkpoint's
+        # test score is the maximum over epochs of the same clips, so this is the number to read beside it
         last_val = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("val/")}
         self.scores = self._test(trainer, pl_module, best) if self.test else {}
         if not trainer.is_global_zero:
