@@ -20,7 +20,7 @@ def test_run_artifacts_tests_the_best_checkpoint_and_writes_the_run_files(tone_d
                       optimizer=lambda p: torch.optim.Adam(p, lr=3e-3))
     artifacts = RunArtifacts()
     checkpoints = pl.callbacks.ModelCheckpoint(monitor="val/score", mode="max")
-    trainer = pl.Trainer(max_epochs=2, accelerator="cpu", callbacks=[checkpoints, artifacts],
+    trainer = pl.Trainer(max_epochs=2, limit_train_batches=2, accelerator="cpu", callbacks=[checkpoints, artifacts],
                          logger=CSVLogger(tmp_path, name="run"), enable_progress_bar=False,
                          enable_model_summary=False)
     trainer.fit(model, datamodule=tone_data)
@@ -29,6 +29,7 @@ def test_run_artifacts_tests_the_best_checkpoint_and_writes_the_run_files(tone_d
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["best_checkpoint"] == checkpoints.best_model_path != ""
     assert summary["scores"] == artifacts.scores and 0 <= artifacts.scores["test/micro_auprc"] <= 1
+    assert summary["last_epoch_val_scores"]["val/score"] == float(trainer.callback_metrics["val/score"])
     assert summary["student_variant"] == "cnn_xs"
     assert summary["student_params"] == 15_490 - 5 * 33  # cnn_xs has 15,490 with 8 classes; 3 here
     assert (run_dir / "curves.png").stat().st_size > 10_000 and artifacts.curves == run_dir / "curves.png"
