@@ -679,3 +679,15 @@ def test_cached_split_pickles_without_its_samples(tmp_path):
     assert len(blob) < 20_000
     copy = pickle.loads(blob)
     assert torch.equal(copy[2]["waveform"], clips[2]["waveform"])
+
+
+@pytest.mark.parametrize("folder", ["audio-dev/test", "test"])
+def test_a_v1_corpus_with_test_rows_tests_on_them(tmp_path, folder):
+    root = make_corpus(tmp_path / "ust")
+    rows = scenario_rows(1) + [row("test", "f.wav", 13, {"5-3"}), row("test", "f.wav", 14)]
+    write_annotations(root / "annotations.csv", rows)
+    write_clip(root / folder / "f.wav", "f.wav")
+    dm = datamodule(root)
+    (batch,) = all_batches(dm.test_dataloader())
+    assert dm.test_split == "test" and batch.clip_id == ["f.wav"]
+    assert batch.target.tolist() == [EXPECTED_COARSE["f.wav"]]  # v1 rule: one volunteer vote for a siren

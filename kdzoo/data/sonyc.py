@@ -12,7 +12,9 @@ and 29 fine classes (23 complete tags + 6 "X" incomplete "other/unknown" tags), 
 
 ``annotations.csv`` holds one row per (recording, annotator): ``annotator_id`` > 0 is a Zooniverse volunteer,
 < 0 a SONYC team member, 0 the verified ground truth. Presence cells are 1, 0 or -1 (-1: not annotated, because
-team members tagged one coarse group at a time). See :func:`aggregate_targets` for how rows become targets.
+team members tagged one coarse group at a time). Two rules turn rows into targets: UST19
+(:func:`aggregate_targets`, DCASE 2019, the default for v1) and UST20 (:func:`aggregate_targets_ust20`, DCASE 2020:
+train on volunteer votes, score validate/test on verified rows only; the default for v2).
 
 Layout read under ``root`` (what the Zenodo archives unpack to, see :mod:`kdzoo.data.download`)::
 
@@ -20,7 +22,8 @@ Layout read under ``root`` (what the Zenodo archives unpack to, see :mod:`kdzoo.
     root/audio/*.wav                  v2.x
     root/<split>/*.wav                v1 (Zenodo 2590742: train/, validate/)
     root/audio-dev/<split>/*.wav      v1 final release (dev archive)
-    root/audio-eval/*.wav             v1 final release (eval archive)
+    root/audio-eval/*.wav             v1 final release (eval archive, no annotations): ``predict_split="eval"``
+    root/.kdzoo-cache/*.npy           decoded clips written by ``preload="cache"`` (see :mod:`kdzoo.data.cache`)
 """
 
 from __future__ import annotations
