@@ -12,8 +12,9 @@ ALL_MODELS = [("student", n) for n in kdzoo.list_students()] + [("teacher", n) f
 
 
 def build(kind: str, name: str, **kwargs):
+    """The bare architecture, trainable, built as ``model_info`` counts it (pretrained variants: untrained)."""
     registry = STUDENTS if kind == "student" else TEACHERS
-    return registry.create(name, **kwargs)  # the bare architecture, trainable
+    return registry.create(name, **{**registry.entry(name).count_with, **kwargs})
 
 
 def test_registries_are_populated():

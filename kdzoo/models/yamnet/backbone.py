@@ -6,7 +6,6 @@ from __future__ import annotations
 import math
 from collections import OrderedDict
 
-import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
@@ -95,14 +94,3 @@ def embed_patches(backbone: nn.Module, patches: Tensor) -> Tensor:
         )
     batch, count = patches.shape[:2]
     return backbone(patches.flatten(0, 1)).view(batch, count, -1)
-
-
-def pool_patch_logits(patch_logits: Tensor) -> Tensor:
-    """(B, P, K) per-patch logits -> (B, K) clip logits: the logit of the mean per-patch sigmoid probability.
-
-    YAMNet's clip scores are usually the mean of its per-patch scores; returning that mean as a logit keeps
-    ``sigmoid(logits)`` equal to it. Computed exactly and stably as
-    ``logsumexp(logsigmoid(z)) - logsumexp(logsigmoid(-z))`` over patches (the log(P) terms cancel); P = 1
-    returns the patch logits unchanged.
-    """
-    return torch.logsumexp(F.logsigmoid(patch_logits), dim=1) - torch.logsumexp(F.logsigmoid(-patch_logits), dim=1)

