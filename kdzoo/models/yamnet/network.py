@@ -27,11 +27,14 @@ log = logging.getLogger(__name__)
 
 
 ZERO_SHOT_POOLING = "max"
-"""Default patch pooling of :class:`YAMNetSONYCZeroShot`: it won the zero-shot benchmark (see README, "Patch
-pooling"); mean pooling dilutes short events over the 20 patches of a 10 s clip."""
+"""Default patch pooling of :class:`YAMNetSONYCZeroShot`. On the generated corpus (600 clips, validate) max
+scored micro/macro-AUPRC 0.442/0.401 against mean 0.428/0.363 and fixed-alpha AutoPool <= 0.430/0.364
+(``benchmarks/yamnet_pooling.py``): the mean of 20 patch probabilities dilutes short events."""
 
 HEAD_POOLING = "max"
-"""Default patch pooling of :class:`YAMNetClassifier`, chosen by the head benchmark (README, "Patch pooling")."""
+"""Default patch pooling of :class:`YAMNetClassifier`. Same benchmark, head trained 20 epochs, 3 seeds: max
+0.871 ± 0.003 / 0.731 ± 0.006 micro/macro-AUPRC, attention 0.874 ± 0.003 / 0.726 ± 0.010 (a tie), AutoPool
+0.797 / 0.555, mean 0.786 / 0.537. Max ties attention with no parameters, so it is the default."""
 
 
 class YAMNet(AudioModel):
