@@ -1,12 +1,14 @@
 """kdzoo: knowledge distillation for small on-device audio models, as pluggable Lightning modules.
 
-Public surface (timm-style)::
+Public surface (timm-style); the shipped demo teacher is found from any working directory
+(:mod:`kdzoo.shipped`):
 
-    import kdzoo
-    student = kdzoo.create_student("cnn_s", num_classes=8)
-    teacher = kdzoo.create_teacher("cnn_teacher_m", checkpoint="checkpoints/teachers/teacher_demo.pt")
-    model = kdzoo.Distiller(student, teacher, method=kdzoo.distill.HintonKD(temperature=2.0))
-    tagger = kdzoo.load_student("checkpoints/runs/kd_demo/version_0/student.pt")  # no recipe needed
+>>> import kdzoo, torch
+>>> student = kdzoo.create_student("cnn_s", num_classes=8)
+>>> teacher = kdzoo.create_teacher("cnn_teacher_s", checkpoint="checkpoints/teachers/teacher_demo.pt")
+>>> model = kdzoo.Distiller(student, teacher, method=kdzoo.distill.HintonKD(temperature=2.0))
+>>> teacher(torch.zeros(2, 16000), 16000).logits.shape
+torch.Size([2, 8])
 """
 
 from __future__ import annotations
@@ -19,10 +21,10 @@ __version__ = "0.1.0"
 
 def __getattr__(name: str):
     # Lightning is heavy to import; load the Distiller and method listing only when asked for.
-    if name in {"Distiller", "KDMethod", "list_methods"}:
+    if name in {"Distiller", "KDMethod", "list_methods", "distill"}:
         from kdzoo import distill
 
-        return getattr(distill, name)
+        return distill if name == "distill" else getattr(distill, name)
     raise AttributeError(f"module 'kdzoo' has no attribute {name!r}")
 
 

@@ -48,9 +48,9 @@ class RunArtifacts(Callback):
         # test score is the maximum over epochs of the same clips, so this is the number to read beside it
         last_val = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("val/")}
         self.scores = self._test(trainer, pl_module, best) if self.test else {}
+        run_dir = Path(trainer.log_dir or trainer.default_root_dir)  # collective under DDP: every rank asks
         if not trainer.is_global_zero:
             return
-        run_dir = Path(trainer.log_dir or trainer.default_root_dir)
         student_path = pl_module.save_student(run_dir / "student.pt", scores=self.scores, best_checkpoint=best)
         self.summary = run_summary(pl_module, self.scores, best, student_path)
         self.summary["test_split"] = getattr(trainer.datamodule, "test_split", None)

