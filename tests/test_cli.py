@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 import yaml
 
 from kdzoo.cli import main
@@ -95,8 +96,13 @@ def test_recipe_runs_a_few_steps(recipe, corpus, tmp_path, monkeypatch):
     main(["fit", "--recipe", recipe, *overrides])
     run_dir = tmp_path / "checkpoints" / "runs" / recipe / "version_0"
     summary = json.loads((run_dir / "summary.json").read_text())
-    assert 0.0 <= summary["scores"]["test/micro_auprc"] <= 1.0
-    assert (run_dir / "student.pt").is_file() and (run_dir / "config.yaml").is_file()
+    assert {"test/micro_auprc", "test/macro_auprc", "test/micro_f1", "test/mAP"} <= set(summary["scores"])
+    exported = torch.load(run_dir / "student.pt", weights_only=False)
+    assert exported["meta"]["scores"] == summary["scores"]  # the file records the scores of the run it came from
+    best = torch.load(summary["best_checkpoint"], weights_only=False)["state_dict"]
+    for key, value in exported["state_dict"].items():  # student.pt holds the best checkpoint's student, alone
+        assert torch.equal(value, best[f"student.{key}"]), key
+    assert (run_dir / "config.yaml").is_file()
     assert (run_dir / "curves.png").stat().st_size > 10_000
     saved = yaml.safe_load((run_dir / "config.yaml").read_text())
     assert saved["trainer"]["limit_train_batches"] == 2 and saved["data"]["init_args"]["root"] == str(corpus)
