@@ -97,12 +97,18 @@ def print_summary(info: dict, curves: Path | None = None) -> None:
 
 def run_lightning(subcommand: str, args: list[str]) -> KDZooCLI:
     """Run ``kdzoo <subcommand>`` (fit/validate/test/predict) with LightningCLI arguments ``args``."""
+    return build_cli(args, subcommand)
+
+
+def build_cli(args: list[str], subcommand: str | None = None) -> KDZooCLI:
+    """The CLI for ``args`` (recipe already expanded); runs ``subcommand``, or only builds model and data if None."""
     sys.argv = sys.argv[:1]  # the arguments come from ``args`` (recipe already expanded), not the shell
     return KDZooCLI(
         Distiller,
         pl.LightningDataModule,
         subclass_mode_data=True,
-        args=[subcommand, *args],
+        run=subcommand is not None,
+        args=[subcommand, *args] if subcommand else args,
         save_config_kwargs={"overwrite": True},
         trainer_defaults={
             "callbacks": [
