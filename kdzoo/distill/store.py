@@ -31,9 +31,10 @@ Atomicity and resume: rows are written into the memory maps, flushed, and only t
 split is readable only once the manifest marks it complete (written last, atomically). Fills hold a file lock,
 so two processes never fill one store at once.
 
-float16: on the demo corpus the shipped demo teacher's logits differ from float32 by at most 3.9e-3
-(|logits| < 8) and its validation micro-AUPRC computed from float16 logits differs by < 1e-5; the default is
-float16, and ``cache_dtype="float32"`` stores exact values. A value that overflows float16 is refused.
+float16: on the demo corpus (600 clips) the shipped demo teacher's logits (|x| < 7.4) differ from float32 by at
+most 1.95e-3, and its micro-AUPRC computed from float16 logits differs from the float32 one by 2.5e-5 on
+validate (1.9e-5 on train), well under the 1e-3 budget; so float16 is the default and ``cache_dtype="float32"``
+stores exact values. A value that overflows float16 is refused.
 """
 
 from __future__ import annotations
