@@ -8,6 +8,7 @@ import lightning.pytorch as pl
 import numpy as np
 import pytest
 import torch
+from conftest import ToneTagging
 
 import kdzoo
 from kdzoo.cli import main
@@ -17,6 +18,7 @@ from kdzoo.distill.store import (
     StoreMismatchError,
     StoreMissingClipError,
     TeacherStore,
+    data_config,
 )
 from kdzoo.models import FrozenTeacher
 from kdzoo.types import Batch
@@ -77,8 +79,12 @@ def test_store_from_another_front_end_is_refused_naming_the_setting(tone_data, t
 
 def test_default_folders_never_mix_keys(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    paths = {store_of(make_teacher(seed), None, fields).path for seed in (0, 1) for fields in (["logits"], ["frames"])}
-    assert len(paths) == 4 and all(str(p).startswith("checkpoints/cache/teacher-store/") for p in paths)
+    teachers = [make_teacher(seed) for seed in (0, 1)]
+    corpora = [data_config(ToneTagging()), data_config(ToneTagging(seconds=2.0, sample_rate=8000))]
+    paths = {TeacherStore.for_teacher(t.identity(), {field}, "float16", None, data).path
+             for t in teachers for field in ("logits", "frames") for data in corpora}
+    assert len(paths) == 8 and all(str(p).startswith("checkpoints/cache/teacher-store/") for p in paths)
+    assert corpora[1]["sample_rate"] == 8000 and "batch_size" not in corpora[1]  # batching is not part of the key
 
 
 def test_missing_clip_and_changed_audio_are_errors_naming_the_clip(tone_data, tmp_path):

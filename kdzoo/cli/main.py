@@ -126,11 +126,11 @@ def _cache_teacher_command(args: list[str]) -> int:
 
     cli = build_cli(expand_recipe(args))
     model, data = cli.model, cli.datamodule
-    if model.teacher_store() is None:
+    data.prepare_data()
+    data.setup("fit")  # before keying: the key holds the data module's settings as fit will see them
+    if model.teacher_store(data) is None:
         raise SystemExit("kdzoo cache-teacher: this recipe has no teacher with `cache: true` (or its method reads "
                          "no teacher outputs); nothing to store")
-    data.prepare_data()
-    data.setup("fit")
     model.to("cuda" if torch.cuda.is_available() else "cpu")
     store = model.fill_teacher_store(data)
     print(f"teacher-output store complete: {store.path}")

@@ -19,7 +19,7 @@ from torch import Tensor, nn
 
 from kdzoo.distill.method import KDMethod
 from kdzoo.distill.scratch import Scratch
-from kdzoo.distill.store import STORABLE_FIELDS, TeacherStore
+from kdzoo.distill.store import STORABLE_FIELDS, TeacherStore, data_config
 from kdzoo.dsp import resample
 from kdzoo.metrics import build_metrics
 from kdzoo.models.teacher import FrozenTeacher
@@ -145,7 +145,10 @@ class Distiller(pl.LightningModule):
         if self.teacher is None or not self.method.requires_teacher:
             return None
         if self.teacher.cache:
-            return self.teacher_store().read(stage, batch, self.device)
+            if self._teacher_store is None:
+                raise RuntimeError("the teacher-output store is not open: Trainer.fit/validate open it (on_fit_start), "
+                                   "or call fill_teacher_store(datamodule) first")
+            return self._teacher_store.read(stage, batch, self.device)
         return self._live_teacher_outputs(batch)
 
     def _live_teacher_outputs(self, batch: Batch) -> ModelOutput:
@@ -155,17 +158,17 @@ class Distiller(pl.LightningModule):
     # -- teacher-output store ----------------------------------------------------------------------------
     _teacher_store: TeacherStore | None = None
 
-    def teacher_store(self) -> TeacherStore | None:
-        """The store of this teacher's outputs (:mod:`kdzoo.distill.store`), or None when not caching.
+    def teacher_store(self, datamodule: pl.LightningDataModule | None = None) -> TeacherStore | None:
+        """The store of this teacher's outputs on ``datamodule`` (:mod:`kdzoo.distill.store`); None if not caching.
 
-        Keyed on first use (the weights are hashed then), holding the fields ``method.needs``.
+        Keyed when first asked (the weights are hashed then), holding the fields ``method.needs``.
         """
         if self.teacher is None or not self.teacher.cache or not self.method.requires_teacher:
             return None
         if self._teacher_store is None:
             fields = self.method.needs & set(STORABLE_FIELDS)
             self._teacher_store = TeacherStore.for_teacher(self.teacher.identity(), fields, self.teacher.cache_dtype,
-                                                           self.teacher.cache_dir)
+                                                           self.teacher.cache_dir, data_config(datamodule))
         return self._teacher_store
 
     def fill_teacher_store(self, datamodule: pl.LightningDataModule, splits: tuple[str, ...] = ("train", "val"),
@@ -175,7 +178,7 @@ class Distiller(pl.LightningModule):
         Runs the teacher on this module's device. The global RNG is restored afterwards, so a run that fills
         the store trains exactly like one that finds it filled.
         """
-        store = self.teacher_store()
+        store = self.teacher_store(datamodule)
         if store is None:
             return None
         devices = [self.device] if self.device.type == "cuda" else []
@@ -193,14 +196,15 @@ class Distiller(pl.LightningModule):
 
     def _prepare_teacher_store(self, splits: tuple[str, ...]) -> None:
         """Rank 0 fills what is missing while the other ranks wait at a barrier; then all read it read-only."""
-        store = self.teacher_store()
+        datamodule = self.trainer.datamodule
+        store = self.teacher_store(datamodule)
         if store is None:
             return
         if self.trainer.is_global_zero and not store.is_complete(list(splits)):
-            if self.trainer.datamodule is None:
+            if datamodule is None:
                 raise ValueError("the teacher-output store (teacher cache: true) is filled from the data module; "
                                  "pass datamodule= to the Trainer call, or set the teacher's cache to false")
-            self.fill_teacher_store(self.trainer.datamodule, splits)
+            self.fill_teacher_store(datamodule, splits)
         self.trainer.strategy.barrier("teacher-output-store")
 
     @staticmethod

@@ -9,7 +9,8 @@ wrapper and the CLI only calls :meth:`Distiller.fill_teacher_store`.
 Layout (one folder per key, default ``checkpoints/cache/teacher-store/<key>/``, git-ignored)::
 
     manifest.json            the key (teacher class, weights sha256, front-end config, fields, dtype,
-                             augmentation "none"), per split: clip count, audio shape, complete or not
+                             augmentation "none", data-module settings), per split: clip count, audio
+                             shape, complete or not
     <split>/clips.json       row -> clip id (null: row not filled yet); rewritten atomically after each batch
     <split>/<field>.npy      (N, ...) one array per stored ModelOutput field, float16 or float32
     <split>/fingerprint.npy  (N, 2) float64 mean and RMS of each clip's waveform as the Distiller saw it
@@ -20,7 +21,7 @@ be memory-mapped *for writing* and filled row by row, which is what makes fillin
 the split in memory; readers map it read-only, so DDP ranks share one copy through the page cache.
 
 Keys and refusals: a store is found by a digest of its key; opening a store folder whose manifest has another
-key (other weights, another front end, other fields or dtype) raises :class:`StoreMismatchError` naming each
+key (other weights, front end, fields, dtype or data settings) raises :class:`StoreMismatchError` naming each
 difference. Only un-augmented audio is supported: every read compares each clip's waveform fingerprint with
 the stored one and refuses a clip whose audio differs (augmentation, or a corpus regenerated under the same
 file names). A clip not in the store raises :class:`StoreMissingClipError` naming it; there is never a silent
@@ -79,8 +80,32 @@ class StoreMissingClipError(StoreError):
     """A clip asked for is not in the store, or its audio differs from the audio the store was filled with."""
 
 
-def store_key(identity: dict, fields: set[str] | frozenset[str], dtype: str) -> dict:
-    """The key of a store: the teacher's identity (see ``FrozenTeacher.identity``), the fields and dtype.
+DATA_SETTINGS_IGNORED = frozenset({"batch_size", "num_workers", "workers", "preload", "seed", "prepare_data_per_node",
+                                   "allow_zero_length_dataloader_with_multiple_devices"})
+"""Data-module settings that change how clips are batched or loaded, not the clips: left out of the key."""
+
+
+def data_config(datamodule: object | None) -> dict:
+    """The data module's class and its scalar settings (paths resolved), minus :data:`DATA_SETTINGS_IGNORED`.
+
+    Part of the key, so the default folder of a store differs per corpus (root, clip length, rate, level...);
+    the per-clip audio fingerprints then guard what the settings cannot see (a corpus rewritten in place).
+    """
+    if datamodule is None:
+        return {}
+    settings = {}
+    for name, value in vars(datamodule).items():
+        if name.startswith("_") or name in DATA_SETTINGS_IGNORED:
+            continue
+        if isinstance(value, Path):
+            settings[name] = str(value.resolve())
+        elif isinstance(value, int | float | str | bool | None):
+            settings[name] = value
+    return {"class": f"{type(datamodule).__module__}.{type(datamodule).__qualname__}", **settings}
+
+
+def store_key(identity: dict, fields: set[str] | frozenset[str], dtype: str, data: dict | None = None) -> dict:
+    """The key of a store: the teacher's identity (see ``FrozenTeacher.identity``), fields, dtype and data.
 
     ``augmentation`` is always ``"none"``: only un-augmented audio is supported (checked clip by clip).
     """
@@ -89,7 +114,7 @@ def store_key(identity: dict, fields: set[str] | frozenset[str], dtype: str) -> 
         raise ValueError(f"the teacher-output store can hold {list(STORABLE_FIELDS)}, not {sorted(unknown)}")
     if not fields:
         raise ValueError("a teacher-output store needs at least one field (the method's `needs` is empty)")
-    return {**identity, "fields": sorted(fields), "dtype": dtype, "augmentation": "none"}
+    return {**identity, "fields": sorted(fields), "dtype": dtype, "augmentation": "none", "data": data or {}}
 
 
 def key_digest(key: dict) -> str:
@@ -132,9 +157,9 @@ class TeacherStore:
 
     @classmethod
     def for_teacher(cls, identity: dict, fields: set[str] | frozenset[str], dtype: str = "float16",
-                    path: str | Path | None = None) -> TeacherStore:
-        """The store for a teacher identity: at ``path`` if given, else ``DEFAULT_ROOT/<key digest>``."""
-        key = store_key(identity, fields, dtype)
+                    path: str | Path | None = None, data: dict | None = None) -> TeacherStore:
+        """The store for a teacher identity and data: at ``path`` if given, else ``DEFAULT_ROOT/<key digest>``."""
+        key = store_key(identity, fields, dtype, data)
         return cls(Path(path) if path is not None else DEFAULT_ROOT / key_digest(key), key)
 
     # -- manifest ----------------------------------------------------------------------------------------
