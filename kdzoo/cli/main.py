@@ -29,6 +29,7 @@ commands:
   data       data tools: `kdzoo data synth-ust` (offline corpus), `kdzoo data download sonyc-ust`
   bench      fit recipes over seeds; mean ± std and paired Δ to --baseline:  kdzoo bench kd_demo --seeds 0 1 2
   publish    copy a finished run's student into checkpoints/teachers/ and record it in the manifest
+  cache-teacher  fill a recipe's teacher-output store once (resumable):  kdzoo cache-teacher --recipe kd_demo
 
 `kdzoo <command> --help` shows the options of each command."""
 
@@ -47,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
         run_lightning(command, expand_recipe(rest))
         return 0
     tools = {"recipes": _recipes_command, "models": _models_command, "data": _data_command,
-             "publish": _publish_command, "bench": _bench_command}
+             "publish": _publish_command, "bench": _bench_command, "cache-teacher": _cache_teacher_command}
     if command not in tools:
         print(f"kdzoo: unknown command {command!r}\n\n{HELP}", file=sys.stderr)
         return 2
@@ -134,6 +135,35 @@ def _publish_command(args: list[str]) -> int:
 
     entry = publish(opts.run_dir, opts.name, opts.command)
     print(f"{opts.name}: {entry['file']} sha256 {entry['sha256']}")
+    return 0
+
+
+CACHE_TEACHER_HELP = """usage: kdzoo cache-teacher --recipe NAME [--key value ...]
+
+Run the recipe's teacher once over the train and validate splits and store the outputs its KD method reads
+(default folder checkpoints/cache/teacher-store/<key>/, or the teacher's cache_dir). Resumable: clips already
+stored are skipped. The recipe's teacher must have `cache: true`; `kdzoo fit` would fill the same store on
+first use. Overrides are LightningCLI options, e.g. --data.init_args.root /path/to/corpus."""
+
+
+def _cache_teacher_command(args: list[str]) -> int:
+    if not args or any(arg in ("-h", "--help") for arg in args):
+        print(CACHE_TEACHER_HELP)
+        return 0
+    import torch
+
+    from kdzoo.cli.runner import build_cli
+
+    cli = build_cli(expand_recipe(args))
+    model, data = cli.model, cli.datamodule
+    data.prepare_data()
+    data.setup("fit")  # before keying: the key holds the data module's settings as fit will see them
+    if model.teacher_store(data) is None:
+        raise SystemExit("kdzoo cache-teacher: this recipe has no teacher with `cache: true` (or its method reads "
+                         "no teacher outputs); nothing to store")
+    model.to("cuda" if torch.cuda.is_available() else "cpu")
+    store = model.fill_teacher_store(data)
+    print(f"teacher-output store complete: {store.path}")
     return 0
 
 

@@ -98,11 +98,19 @@ def run_lightning(subcommand: str, args: list[str]) -> KDZooCLI:
     every rank runs the same command, also when it comes from ``kdzoo bench``.
     """
     sys.argv = [sys.argv[0], subcommand, *args]
+    return build_cli(None, subcommand)
+
+
+def build_cli(args: list[str] | None, subcommand: str | None = None) -> KDZooCLI:
+    """The CLI for ``args`` (recipe already expanded; None: read ``sys.argv``); runs ``subcommand``, or only
+    builds model and data when it is None (``kdzoo cache-teacher``)."""
     return KDZooCLI(
         Distiller,
         pl.LightningDataModule,
         parser_class=KDZooArgumentParser,
         subclass_mode_data=True,
+        run=subcommand is not None,
+        args=args,
         save_config_kwargs={"overwrite": True},
         trainer_defaults={
             "callbacks": [

@@ -19,6 +19,7 @@ from torch import Tensor, nn
 
 from kdzoo.distill.method import KDMethod
 from kdzoo.distill.scratch import Scratch
+from kdzoo.distill.store import STORABLE_FIELDS, TeacherStore, data_config
 from kdzoo.dsp import resample
 from kdzoo.metrics import build_metrics
 from kdzoo.models.student_file import save_student
@@ -138,7 +139,7 @@ class Distiller(pl.LightningModule):
 
     def _step(self, batch: Batch, stage: str) -> tuple[Tensor, ModelOutput]:
         student_out = self(batch.waveform, batch.sample_rate)
-        teacher_out = self._teacher_outputs(batch)
+        teacher_out = self._teacher_outputs(batch, stage)
         task_loss = self.task_loss(student_out.logits, batch.target)
         kd_terms = self.method(student_out, teacher_out, batch)
         loss = self.task_weight * task_loss + sum(kd_terms.values(), torch.zeros((), device=task_loss.device))
@@ -148,11 +149,72 @@ class Distiller(pl.LightningModule):
                      prog_bar=stage == "val" and key == "loss")
         return loss, student_out
 
-    def _teacher_outputs(self, batch: Batch) -> ModelOutput | None:
+    def _teacher_outputs(self, batch: Batch, stage: str = "train") -> ModelOutput | None:
+        """Teacher outputs for ``batch``: from the teacher-output store when ``teacher.cache``, else live."""
         if self.teacher is None or not self.method.requires_teacher:
             return None
+        if self.teacher.cache:
+            if self._teacher_store is None:
+                raise RuntimeError("the teacher-output store is not open: Trainer.fit/validate open it (on_fit_start), "
+                                   "or call fill_teacher_store(datamodule) first")
+            return self._teacher_store.read(stage, batch, self.device)
+        return self._live_teacher_outputs(batch)
+
+    def _live_teacher_outputs(self, batch: Batch) -> ModelOutput:
         rate = self.teacher.sample_rate
-        return self.teacher(self._at_rate(batch.waveform, batch.sample_rate, rate), rate, batch.clip_id)
+        return self.teacher(self._at_rate(batch.waveform, batch.sample_rate, rate), rate)
+
+    # -- teacher-output store ----------------------------------------------------------------------------
+    _teacher_store: TeacherStore | None = None
+
+    def teacher_store(self, datamodule: pl.LightningDataModule | None = None) -> TeacherStore | None:
+        """The store of this teacher's outputs on ``datamodule`` (:mod:`kdzoo.distill.store`); None if not caching.
+
+        Keyed when first asked (the weights are hashed then), holding the fields ``method.needs``.
+        """
+        if self.teacher is None or not self.teacher.cache or not self.method.requires_teacher:
+            return None
+        if self._teacher_store is None:
+            fields = self.method.needs & set(STORABLE_FIELDS)
+            self._teacher_store = TeacherStore.for_teacher(self.teacher.identity(), fields, self.teacher.cache_dtype,
+                                                           self.teacher.cache_dir, data_config(datamodule))
+        return self._teacher_store
+
+    def fill_teacher_store(self, datamodule: pl.LightningDataModule, splits: tuple[str, ...] = ("train", "val"),
+                           progress: bool = True) -> TeacherStore | None:
+        """Store the teacher's outputs for every clip of ``splits`` not stored yet (resumable; no-op if complete).
+
+        Runs the teacher on this module's device. The global RNG is restored afterwards, so a run that fills
+        the store trains exactly like one that finds it filled.
+        """
+        store = self.teacher_store(datamodule)
+        if store is None:
+            return None
+        devices = [self.device] if self.device.type == "cuda" else []
+        with torch.random.fork_rng(devices=devices):
+            loaders = {split: getattr(datamodule, f"{split}_dataloader")() for split in splits}
+            store.fill(self._live_teacher_outputs, loaders, progress=progress)
+        return store
+
+    def on_fit_start(self) -> None:
+        self._prepare_teacher_store(("train", "val"))
+
+    def on_validation_start(self) -> None:
+        if self.trainer.state.fn == "validate":
+            self._prepare_teacher_store(("val",))
+
+    def _prepare_teacher_store(self, splits: tuple[str, ...]) -> None:
+        """Rank 0 fills what is missing while the other ranks wait at a barrier; then all read it read-only."""
+        datamodule = self.trainer.datamodule
+        store = self.teacher_store(datamodule)
+        if store is None:
+            return
+        if self.trainer.is_global_zero and not store.is_complete(list(splits)):
+            if datamodule is None:
+                raise ValueError("the teacher-output store (teacher cache: true) is filled from the data module; "
+                                 "pass datamodule= to the Trainer call, or set the teacher's cache to false")
+            self.fill_teacher_store(datamodule, splits)
+        self.trainer.strategy.barrier("teacher-output-store")
 
     @staticmethod
     def _at_rate(waveform: Tensor, sample_rate: int, target_rate: int) -> Tensor:

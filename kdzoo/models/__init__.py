@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+from typing import Literal
 
 from kdzoo.models._registry import STUDENTS, TEACHERS, Entry, register_student, register_teacher
 from kdzoo.models.base import AudioModel
@@ -45,18 +46,27 @@ def create_student(name: str, num_classes: int | None = None, sample_rate: int |
     return registry.create(name, num_classes=num_classes, sample_rate=sample_rate, **kwargs)
 
 
-def create_teacher(name: str, checkpoint: str | None = None, cache: bool = False, **kwargs) -> FrozenTeacher:
+def create_teacher(
+    name: str,
+    checkpoint: str | None = None,
+    cache: bool = False,
+    cache_dir: str | None = None,
+    cache_dtype: Literal["float16", "float32"] = "float16",
+    **kwargs,
+) -> FrozenTeacher:
     """Build a registered teacher architecture, load ``checkpoint`` if given, and freeze it.
 
     Args:
         name: a name from :func:`list_teachers` (or :func:`list_students`: any student can teach).
         checkpoint: weights to load (a kdzoo ``student.pt`` export or a Distiller ``.ckpt``).
-        cache: keep outputs per clip id (see :class:`~kdzoo.models.teacher.FrozenTeacher`).
+        cache, cache_dir, cache_dtype: read outputs from the teacher-output store, where, in which dtype (see
+            :class:`~kdzoo.models.teacher.FrozenTeacher`).
         **kwargs: architecture arguments, e.g. ``num_classes``.
     """
     _import_all()
     registry = TEACHERS if name in TEACHERS.names() or name not in STUDENTS.names() else STUDENTS
-    return FrozenTeacher(registry.create(name, **kwargs), checkpoint=checkpoint, cache=cache)
+    return FrozenTeacher(registry.create(name, **kwargs), checkpoint=checkpoint, cache=cache,
+                         cache_dir=cache_dir, cache_dtype=cache_dtype)
 
 
 def list_students(pattern: str = "*") -> list[str]:

