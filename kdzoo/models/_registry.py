@@ -65,7 +65,7 @@ class Registry:
 
         return decorator
 
-    def create(self, name: str, **kwargs) -> nn.Module:
+    def create(self, name: str, **kwargs: Any) -> nn.Module:
         if name not in self._entries:
             known = ", ".join(sorted(self._entries))
             raise ValueError(f"Unknown {self.kind} {name!r}; available: {known}")
@@ -84,7 +84,7 @@ def _recording_variant(name: str, factory: Callable[..., nn.Module]) -> Callable
     """``factory`` that also stores ``{"name": name, "kwargs": kwargs}`` as ``model.variant`` on what it builds."""
 
     @functools.wraps(factory)
-    def build(**kwargs) -> nn.Module:
+    def build(**kwargs: Any) -> nn.Module:
         model = factory(**kwargs)
         model.variant = {"name": name, "kwargs": dict(kwargs)}
         return model

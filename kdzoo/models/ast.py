@@ -7,6 +7,7 @@ Written out here rather than taken from timm's ViT because Temporal KD needs the
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -147,10 +148,10 @@ class AST(AudioModel):
 
 
 @register_teacher(family="ast", description="AST, dim 192, 4 layers x 3 heads, 16x16 patches")
-def ast_tiny(**kwargs) -> AST:
+def ast_tiny(**kwargs: Any) -> AST:
     return AST(dim=192, depth=4, heads=3, **kwargs)
 
 
 @register_teacher(family="ast", description="AST, dim 384, 6 layers x 6 heads, 16x16 patches")
-def ast_s(**kwargs) -> AST:
+def ast_s(**kwargs: Any) -> AST:
     return AST(dim=384, depth=6, heads=6, **kwargs)
