@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 ZERO_SHOT_POOLING = "max"
 """Default patch pooling of :class:`YAMNetSONYCZeroShot`. On the generated corpus (600 clips, validate) max
 scored micro/macro-AUPRC 0.442/0.401 against mean 0.428/0.363 and fixed-alpha AutoPool <= 0.430/0.364
-(``benchmarks/yamnet_pooling.py``): the mean of 20 patch probabilities dilutes short events."""
+(``python -m kdzoo.cli.bench_pooling``): the mean of 20 patch probabilities dilutes short events."""
 
 HEAD_POOLING = "max"
 """Default patch pooling of :class:`YAMNetClassifier`. Same benchmark, head trained 20 epochs, 3 seeds: max

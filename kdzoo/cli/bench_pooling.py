@@ -6,7 +6,7 @@ trains :class:`~kdzoo.models.yamnet.YAMNetClassifier`'s head on those fixed embe
 batch 32, the epoch with the best validate micro-AUPRC kept, as the recipes' checkpointing does. Scores are
 the official DCASE 2019 Task 5 coarse micro/macro-AUPRC (:func:`kdzoo.metrics.sonyc_ust_scores`).
 
-    PYTHONPATH=. python benchmarks/yamnet_pooling.py --root /work/data/synth-ust --clips 600 --seeds 0 1 2
+    python -m kdzoo.cli.bench_pooling --root /work/data/synth-ust --clips 600 --seeds 0 1 2
 """
 
 from __future__ import annotations
