@@ -103,7 +103,7 @@ def similarity_preserving(student: Tensor, teacher: Tensor, eps: float = 1e-12) 
 
     Example:
         >>> a = torch.randn(4, 3, 5)
-        >>> float(similarity_preserving(a, 2.0 * a))
+        >>> round(float(similarity_preserving(a, 2.0 * a)), 6)
         0.0
     """
     if student.shape[0] != teacher.shape[0]:
@@ -140,7 +140,7 @@ def intra_utterance_similarity(student: Tensor, teacher: Tensor, eps: float = 1e
 
     Example:
         >>> frames = torch.randn(2, 6, 4)
-        >>> float(intra_utterance_similarity(frames, 3.0 * frames))
+        >>> round(float(intra_utterance_similarity(frames, 3.0 * frames)), 6)
         0.0
     """
     if student.dim() != 3 or teacher.dim() != 3 or student.shape[:2] != teacher.shape[:2]:

@@ -20,7 +20,7 @@ def build(kind: str, name: str, **kwargs):
 def test_registries_are_populated():
     assert {"cnn_xs", "cnn_s", "crnn_s", "mobilenetv3_small_050"} <= set(kdzoo.list_students())
     assert {"cnn_teacher_s", "ast_tiny"} <= set(kdzoo.list_teachers())
-    assert kdzoo.list_students("cnn_*") == ["cnn_m", "cnn_s", "cnn_xs"]
+    assert kdzoo.list_students("cnn_*") == ["cnn_lstm_l", "cnn_lstm_m", "cnn_lstm_s", "cnn_m", "cnn_s", "cnn_xs"]
 
 
 def test_unknown_name_lists_known_ones():
