@@ -140,7 +140,8 @@ def test_data_synth_ust_command_writes_what_the_demo_module_expects(tmp_path, ca
 def test_recipe_student_by_registry_name_gets_num_classes_from_the_data(corpus, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     main(["fit", "--recipe", "scratch_demo", *TINY, "--data.init_args.root", str(corpus),
-          "--data.init_args.clips", "12", "--data.init_args.level", "fine", "--name", "fine"])
+          "--data.init_args.clips", "12", "--data.init_args.test_clips", "0", "--data.init_args.level", "fine",
+          "--name", "fine"])
     import kdzoo
 
     student = kdzoo.load_student(tmp_path / "checkpoints" / "runs" / "fine" / "version_0" / "student.pt")

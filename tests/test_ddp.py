@@ -28,7 +28,8 @@ from kdzoo.data.synth import synth_ust
 SOURCE_ROOT = Path(__file__).resolve().parents[1]
 RUN_TIMEOUT_S = 420  # a run takes ~20 s on 2 idle cores, minutes on overloaded ones; a hang must still end
 FAIL_FAST_S = 60  # from the failure to the end of every rank: seconds (a hang would be the 30 min PG timeout)
-DDP_FIT = ["fit", "--recipe", "scratch_demo", "--data.init_args.clips", "12", "--data.init_args.clip_seconds", "2.0",
+DDP_FIT = ["fit", "--recipe", "scratch_demo", "--data.init_args.clips", "12", "--data.init_args.test_clips", "0",
+           "--data.init_args.clip_seconds", "2.0",
            "--data.init_args.batch_size", "2", "--trainer.max_epochs", "1", "--trainer.limit_val_batches", "1",
            "--trainer.limit_test_batches", "1", "--trainer.enable_progress_bar", "false",
            "--trainer.enable_model_summary", "false", "--trainer.accelerator", "cpu", "--trainer.devices", "2",

@@ -106,7 +106,8 @@ def test_wheel_install_runs_the_main_job_from_another_folder(wheel_site, tmp_pat
     synth_ust(corpus, clips=12, seed=0, clip_seconds=2.0, speech="formant", workers=1, progress=False)
     run = _run_installed(
         wheel_site, tmp_path, "-m", "kdzoo", "fit", "--recipe", "kd_demo", "--data.init_args.root", str(corpus),
-        "--data.init_args.clips", "12", "--data.init_args.clip_seconds", "2.0", "--trainer.max_epochs", "1",
+        "--data.init_args.clips", "12", "--data.init_args.test_clips", "0", "--data.init_args.clip_seconds", "2.0",
+        "--trainer.max_epochs", "1",
         "--trainer.limit_train_batches", "1", "--trainer.enable_progress_bar", "false")
     assert run.returncode == 0, run.stderr[-3000:]
     (summary,) = (tmp_path / "checkpoints" / "runs" / "kd_demo").glob("version_*/summary.json")
