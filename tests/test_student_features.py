@@ -84,6 +84,8 @@ def test_default_store_folder_is_shared_by_equal_front_ends_only(tone_data):
 
     assert folder() == folder() != folder(n_mels=32)
     assert folder().parent == Path("checkpoints/cache/student-features")
+    model = Distiller(kdzoo.create_student("cnn_xs", num_classes=3), num_classes=3, cache_student_features=True)
+    assert model.student_features_store(tone_data).key["dtype"] == "float32"  # exact unless float16 is asked for
 
 
 def test_store_from_another_front_end_config_is_refused_naming_the_setting(tone_data, tmp_path):

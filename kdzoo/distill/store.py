@@ -41,7 +41,10 @@ Student features: the same class also stores a *student's* front-end output (fie
 (N, 1, n_mels, frames) log-mel), keyed by the front end's config instead of a teacher identity (see
 :func:`features_key`, default folder ``checkpoints/cache/student-features/<key>/``), so a student with a fixed
 front end trains from stored spectrograms (``Distiller(cache_student_features=True)``). Filling, resuming,
-locking, the audio fingerprints and the refusals are the ones above.
+locking, the audio fingerprints and the refusals are the ones above. Default dtype float32 there (128 KB per
+10 s clip of 64 x 501 log-mel): the per-step loss equals the one from audio to 1.3e-7 relative. float16 rounds
+demo-corpus log-mel values (-42 to 43 dB) by at most 0.016 dB, yet shifts training: after 3 epochs of cnn_xs
+on the demo corpus (seed 0) val micro-AUPRC 0.5494 vs 0.5479 and micro-F1 0.427 vs 0.485, so it is opt-in.
 """
 
 from __future__ import annotations
