@@ -358,10 +358,9 @@ class _SplitReader:
         info = store.manifest()["splits"].get(split)
         if not info or not info.get("complete"):
             state = "absent" if not info else "incomplete (a fill was interrupted)"
-            raise StoreIncompleteError(
-                f"{store.label} {store.path}: split {split!r} is {state}; fill it with "
-                f"`kdzoo cache-teacher --recipe NAME` (or let `kdzoo fit` fill it) before reading"
-            )
+            how = "let `kdzoo fit` fill it" if store.fields == (FEATURES,) else (
+                "fill it with `kdzoo cache-teacher --recipe NAME` (or let `kdzoo fit` fill it)")
+            raise StoreIncompleteError(f"{store.label} {store.path}: split {split!r} is {state}; {how} before reading")
         folder = store.path / split
         clips = json.loads((folder / "clips.json").read_text())
         self.store, self.split = store, split
