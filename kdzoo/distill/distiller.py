@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import warnings
 from pathlib import Path
+from typing import Literal
 
 import lightning.pytorch as pl
 import torch
@@ -19,11 +20,11 @@ from torch import Tensor, nn
 
 from kdzoo.distill.method import KDMethod
 from kdzoo.distill.scratch import Scratch
-from kdzoo.distill.store import STORABLE_FIELDS, TeacherStore, data_config
+from kdzoo.distill.store import FEATURES, STORABLE_FIELDS, TeacherStore, data_config
 from kdzoo.dsp import resample
 from kdzoo.metrics import build_metrics
 from kdzoo.models.student_file import save_student
-from kdzoo.models.teacher import FrozenTeacher
+from kdzoo.models.teacher import FrozenTeacher, frontend_config
 from kdzoo.types import Batch, ModelOutput, Task
 
 log = logging.getLogger(__name__)
@@ -54,6 +55,15 @@ class Distiller(pl.LightningModule):
         optimizer: a factory ``params -> Optimizer`` (LightningCLI's ``OptimizerCallable``).
         scheduler: optional factory ``optimizer -> LRScheduler``.
         monitor: metric a ReduceLROnPlateau scheduler watches.
+        cache_student_features: train and validate the student from its stored front-end output
+            (``student.forward_spectrogram(features)``) instead of running ``student.frontend`` on every batch.
+            The features live in a store like the teacher's (:mod:`kdzoo.distill.store`), keyed by the front
+            end's config, the data settings and the dtype, filled on first use (``on_fit_start``: train and val).
+            Only for un-augmented audio (checked clip by clip) and a fixed front end (no trainable parameter);
+            test and predict still run from audio, and the exported student keeps its front end.
+        student_features_dtype: dtype of the stored features. float32 (default) trains exactly as from audio;
+            float16 halves the disk and page cache but measurably shifts training (see :mod:`kdzoo.distill.store`).
+        student_features_dir: the store's folder (default ``checkpoints/cache/student-features/<key>``).
     """
 
     def __init__(
@@ -67,6 +77,9 @@ class Distiller(pl.LightningModule):
         optimizer: OptimizerCallable = torch.optim.Adam,
         scheduler: LRSchedulerCallable | None = None,
         monitor: str = "val/loss",
+        cache_student_features: bool = False,
+        student_features_dtype: Literal["float16", "float32"] = "float32",
+        student_features_dir: str | None = None,
     ) -> None:
         super().__init__()
         self.student = student
@@ -82,6 +95,13 @@ class Distiller(pl.LightningModule):
         self.optimizer_factory, self.scheduler_factory, self.monitor = optimizer, scheduler, monitor
         self.val_metrics = build_metrics(task, self.num_classes)
         self.test_metrics = build_metrics(task, self.num_classes)
+        self.cache_student_features, self.student_features_dtype = cache_student_features, student_features_dtype
+        self.student_features_dir = student_features_dir
+        if cache_student_features:
+            check_cacheable_frontend(student)
+        if student_features_dtype not in ("float16", "float32"):
+            raise ValueError(f"Distiller: student_features_dtype must be 'float16' or 'float32', "
+                             f"got {student_features_dtype!r}")
 
     def setup(self, stage: str) -> None:
         """Set the method up once (first fit/validate/test/predict), before optimisers and checkpoint loading."""
@@ -138,7 +158,7 @@ class Distiller(pl.LightningModule):
         return F.cross_entropy(logits, target.long())
 
     def _step(self, batch: Batch, stage: str) -> tuple[Tensor, ModelOutput]:
-        student_out = self(batch.waveform, batch.sample_rate)
+        student_out = self._student_outputs(batch, stage)
         teacher_out = self._teacher_outputs(batch, stage)
         task_loss = self.task_loss(student_out.logits, batch.target)
         kd_terms = self.method(student_out, teacher_out, batch)
@@ -148,6 +168,15 @@ class Distiller(pl.LightningModule):
             self.log(f"{stage}/{key}", value, batch_size=len(batch), on_step=stage == "train", on_epoch=True,
                      prog_bar=stage == "val" and key == "loss")
         return loss, student_out
+
+    def _student_outputs(self, batch: Batch, stage: str) -> ModelOutput:
+        """The student's outputs: from its stored front-end features when ``cache_student_features``, else audio."""
+        if not self.cache_student_features:
+            return self(batch.waveform, batch.sample_rate)
+        if self._features_store is None:
+            raise RuntimeError("the student-feature store is not open: Trainer.fit/validate open it (on_fit_start), "
+                               "or call fill_student_features(datamodule) first")
+        return self.student.forward_spectrogram(self._features_store.read_fields(stage, batch, self.device)[FEATURES])
 
     def _teacher_outputs(self, batch: Batch, stage: str = "train") -> ModelOutput | None:
         """Teacher outputs for ``batch``: from the teacher-output store when ``teacher.cache``, else live."""
@@ -196,25 +225,57 @@ class Distiller(pl.LightningModule):
             store.fill(self._live_teacher_outputs, loaders, progress=progress)
         return store
 
+    # -- student-feature store --------------------------------------------------------------------------
+    _features_store: TeacherStore | None = None
+
+    def student_features_store(self, datamodule: pl.LightningDataModule | None = None) -> TeacherStore | None:
+        """The store of the student front end's output on ``datamodule``; None unless ``cache_student_features``."""
+        if not self.cache_student_features:
+            return None
+        if self._features_store is None:
+            self._features_store = TeacherStore.for_student_features(
+                frontend_config(self.student.frontend), self.student.sample_rate, self.student_features_dtype,
+                self.student_features_dir, data_config(datamodule))
+        return self._features_store
+
+    def fill_student_features(self, datamodule: pl.LightningDataModule, splits: tuple[str, ...] = ("train", "val"),
+                              progress: bool = True) -> TeacherStore | None:
+        """Store ``student.frontend``'s output for every clip of ``splits`` not stored yet (resumable, RNG kept)."""
+        store = self.student_features_store(datamodule)
+        if store is None:
+            return None
+        check_cacheable_frontend(self.student)
+        devices = [self.device] if self.device.type == "cuda" else []
+        with torch.random.fork_rng(devices=devices), torch.no_grad():
+            loaders = {split: getattr(datamodule, f"{split}_dataloader")() for split in splits}
+            store.fill(self._live_student_features, loaders, progress=progress)
+        return store
+
+    def _live_student_features(self, batch: Batch) -> dict[str, Tensor]:
+        rate = self.student.sample_rate
+        return {FEATURES: self.student.frontend(self._at_rate(batch.waveform, batch.sample_rate, rate))}
+
     def on_fit_start(self) -> None:
-        self._prepare_teacher_store(("train", "val"))
+        self._prepare_stores(("train", "val"))
 
     def on_validation_start(self) -> None:
         if self.trainer.state.fn == "validate":
-            self._prepare_teacher_store(("val",))
+            self._prepare_stores(("val",))
 
-    def _prepare_teacher_store(self, splits: tuple[str, ...]) -> None:
+    def _prepare_stores(self, splits: tuple[str, ...]) -> None:
         """Rank 0 fills what is missing while the other ranks wait at a barrier; then all read it read-only."""
         datamodule = self.trainer.datamodule
-        store = self.teacher_store(datamodule)
-        if store is None:
-            return
-        if self.trainer.is_global_zero and not store.is_complete(list(splits)):
-            if datamodule is None:
-                raise ValueError("the teacher-output store (teacher cache: true) is filled from the data module; "
-                                 "pass datamodule= to the Trainer call, or set the teacher's cache to false")
-            self.fill_teacher_store(datamodule, splits)
-        self.trainer.strategy.barrier("teacher-output-store")
+        stores = [(self.teacher_store(datamodule), self.fill_teacher_store, "the teacher's cache"),
+                  (self.student_features_store(datamodule), self.fill_student_features, "cache_student_features")]
+        for store, fill, option in stores:
+            if store is None:
+                continue
+            if self.trainer.is_global_zero and not store.is_complete(list(splits)):
+                if datamodule is None:
+                    raise ValueError(f"the {store.label} ({option}) is filled from the data module; pass datamodule= "
+                                     f"to the Trainer call, or turn {option} off")
+                fill(datamodule, splits)
+            self.trainer.strategy.barrier(store.label.replace(" ", "-"))
 
     @staticmethod
     def _at_rate(waveform: Tensor, sample_rate: int, target_rate: int) -> Tensor:
@@ -242,3 +303,21 @@ class Distiller(pl.LightningModule):
             datamodule = getattr(self._trainer, "datamodule", None) if self._trainer is not None else None
             class_names = getattr(datamodule, "class_names", None)
         return save_student(self.student, path, class_names=class_names, task=self.task, **meta)
+
+
+def check_cacheable_frontend(student: nn.Module) -> None:
+    """Refuse ``cache_student_features`` for a student whose front-end output cannot be stored once.
+
+    It needs ``frontend`` (an ``nn.Module``) and ``forward_spectrogram``, and a front end without trainable
+    parameters (a learnt filterbank's output changes every step). A front end must also be deterministic (no
+    augmentation inside it): the store holds one output per clip.
+    """
+    frontend = getattr(student, "frontend", None)
+    if not isinstance(frontend, nn.Module) or not callable(getattr(student, "forward_spectrogram", None)):
+        raise ValueError(f"cache_student_features: the student {type(student).__name__} has no `frontend` module "
+                         f"and `forward_spectrogram` method, so its features cannot be stored; set it to false")
+    trainable = [name for name, p in frontend.named_parameters() if p.requires_grad]
+    if trainable:
+        raise ValueError(f"cache_student_features: the student's front end is trainable ({', '.join(trainable[:4])} "
+                         f"requires grad), so its output changes as it trains; set cache_student_features to false "
+                         f"or freeze the front end")
