@@ -28,7 +28,8 @@ def test_programmatic_example_runs(tmp_path, monkeypatch):
     synth_ust(corpus, clips=12, seed=0, clip_seconds=2.0, speech="formant", workers=1, progress=False)
     code = python_example()
     for old, new in [
-        ('root="data/synth-ust", clips=600', f'root="{corpus}", clips=12, clip_seconds=2.0, batch_size=4'),
+        ('root="data/synth-ust", clips=600, test_clips=1000',
+         f'root="{corpus}", clips=12, test_clips=0, clip_seconds=2.0, batch_size=4'),
         ("max_epochs=30", "max_epochs=1, limit_train_batches=2"),
         ('default_root_dir="checkpoints/runs/notebook"', f'default_root_dir="{tmp_path / "runs"}"'),
     ]:
