@@ -17,6 +17,15 @@ from kdzoo.types import Batch, ModelOutput
 from tests.conftest import ToneTagging
 
 
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Small models run several times faster on one thread when the 2 cores are shared."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 class MeanOverTime(nn.Module):
     def forward(self, spectrogram: torch.Tensor) -> torch.Tensor:  # (N, 1, F, T) -> (N, F)
         return spectrogram.mean(dim=-1).flatten(1) / 40
