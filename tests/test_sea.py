@@ -10,6 +10,7 @@ from torch import nn
 
 from kdzoo.distill import Distiller
 from kdzoo.distill.sea import SEA, train_split_embeddings
+from kdzoo.distill.sea_reduce import Reducer
 from kdzoo.models.l3 import KapreMel, SEAStudent
 from kdzoo.models.teacher import FrozenTeacher
 from kdzoo.models.window import WindowedFrontend, WindowEmbedder
@@ -114,7 +115,9 @@ def test_sea_training_lowers_the_embedding_loss_with_a_stored_teacher(tmp_path) 
             losses.append(float(trainer.callback_metrics["train/kd_sea_step"]))
 
     trainer = pl.Trainer(max_epochs=5, accelerator="cpu", logger=False, enable_checkpointing=False,
+                         default_root_dir=tmp_path / "run",
                          enable_progress_bar=False, enable_model_summary=False, callbacks=[Record()])
     trainer.fit(model, datamodule=data)
     assert (tmp_path / "store" / "train" / "frames.npy").is_file()  # filled once, read by setup() and the steps
+    assert Reducer.load(tmp_path / "run" / "reducer.joblib").out_dim == 32  # saved beside the run's checkpoints
     assert len(losses) == 30 and np.mean(losses[-3:]) < 0.7 * np.mean(losses[:3])

@@ -95,6 +95,13 @@ def test_umap_reducer_scales_then_calls_umap_with_the_papers_settings(monkeypatc
     assert np.allclose(reducer.transform_torch(torch.from_numpy(x[:5])).numpy(), out, atol=1e-6)
 
 
+def test_pca_from_fewer_embeddings_than_dims_pads_zero_targets(caplog) -> None:
+    x = _embeddings(n=10)
+    out = fit_reducer(x, 16).transform(x)
+    assert out.shape == (10, 16) and np.array_equal(out[:, 10:], np.zeros((10, 6)))
+    assert np.abs(out[:, :9]).max() > 0.1 and "last 6 target dims are 0" in caplog.text
+
+
 def test_bad_dims_are_named() -> None:
     with pytest.raises(ValueError, match="dim must be in 1..32"):
         fit_reducer(_embeddings(), 64)

@@ -16,8 +16,9 @@ Both models are window embedders (:mod:`kdzoo.models.window`) with the same wind
 :meth:`SEA.setup`, on a sample of the teacher's window embeddings of the *train split only* (drawn per clip by
 one of the paper's strategies); with ``teacher.cache`` the embeddings come from, and fill, the teacher-output
 store (:mod:`kdzoo.distill.store`, field ``frames``). phi is kept in the method's state, so a Lightning
-checkpoint restores it, and written to ``reducer_path`` (beside the run's checkpoints) when one is given; an
-existing ``reducer_path`` is loaded instead of refitting.
+checkpoint restores it, and written to ``reducer_path`` or, by default, to ``<run dir>/reducer.joblib`` beside
+the run's ``checkpoints/`` (:meth:`Reducer.load` reads it back); an existing ``reducer_path`` is loaded instead of
+refitting.
 """
 
 from __future__ import annotations
@@ -56,7 +57,8 @@ class SEA(KDMethod):
         dpp_mode: ``"exact"`` or ``"mcmc"`` k-DPP sampling.
         umap_neighbors, umap_min_dist: UMAP settings.
         seed: seed of the sample and of PCA / UMAP.
-        reducer_path: where phi is saved after fitting (and loaded from, if it exists).
+        reducer_path: where phi is saved after fitting (and loaded from, if it exists); default
+            ``<run dir>/reducer.joblib`` when the Trainer has a log dir.
     """
 
     needs = frozenset({"frames"})
@@ -109,8 +111,10 @@ class SEA(KDMethod):
             if datamodule is None:
                 raise ValueError("SEA fits its reducer on the train split: give the Trainer a datamodule")
             self.reducer = self.fit(teacher, datamodule, student.embed_dim)
-            if self.reducer_path is not None:
-                self.reducer.save(self.reducer_path)
+            path = self.reducer_path or _run_reducer_path(datamodule)
+            if path is not None:
+                self.reducer.save(path)
+                log.info("SEA: reducer saved to %s", path)
         if self.reducer.out_dim != student.embed_dim:
             raise ValueError(f"SEA: the reducer maps to {self.reducer.out_dim} dims, the student embeds "
                              f"{student.embed_dim}")
@@ -156,6 +160,13 @@ class SEA(KDMethod):
 
         saved = joblib.load(io.BytesIO(state["reducer"].numpy().tobytes()))
         self.reducer = Reducer(saved["method"], saved["in_dim"], saved["out_dim"], saved["scaler"], saved["model"])
+
+
+def _run_reducer_path(datamodule: Any) -> Path | None:
+    """``<run dir>/reducer.joblib`` (beside ``checkpoints/``) when the data module is attached to a Trainer."""
+    trainer = getattr(datamodule, "trainer", None)
+    log_dir = getattr(trainer, "log_dir", None) if trainer is not None else None
+    return Path(log_dir) / "reducer.joblib" if log_dir else None
 
 
 def train_split_embeddings(teacher: nn.Module, datamodule: Any, with_loudness: bool

@@ -19,6 +19,7 @@ student's d-dim target. Here:
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal
@@ -28,6 +29,8 @@ import torch
 from torch import Tensor
 
 from kdzoo.models.window import frame_windows
+
+log = logging.getLogger(__name__)
 
 ReduceMethod = Literal["pca", "umap"]
 Strategy = Literal["random", "relevance", "diversity", "diversity_relevance"]
@@ -129,8 +132,6 @@ def fit_reducer(embeddings: np.ndarray, dim: int, method: ReduceMethod = "pca", 
         return Reducer("identity", width, width)
     if not 0 < dim < width:
         raise ValueError(f"fit_reducer: dim must be in 1..{width} (the teacher's width), got {dim}")
-    if method == "pca" and dim > count:
-        raise ValueError(f"fit_reducer: PCA to {dim} dims needs >= {dim} embeddings, got {count}; sample more")
     from sklearn.preprocessing import StandardScaler
 
     scaler = StandardScaler().fit(embeddings)
@@ -138,7 +139,9 @@ def fit_reducer(embeddings: np.ndarray, dim: int, method: ReduceMethod = "pca", 
     if method == "pca":
         from sklearn.decomposition import PCA
 
-        model = PCA(n_components=dim, random_state=seed).fit(scaled)
+        model = PCA(n_components=min(dim, count), random_state=seed).fit(scaled)
+        if dim > count:
+            _pad_components(model, dim)
     elif method == "umap":
         try:
             from umap import UMAP
@@ -149,6 +152,16 @@ def fit_reducer(embeddings: np.ndarray, dim: int, method: ReduceMethod = "pca", 
     else:
         raise ValueError(f"fit_reducer: method must be 'pca' or 'umap', got {method!r}")
     return Reducer(method, width, dim, scaler, model)
+
+
+def _pad_components(model: object, dim: int) -> None:
+    """PCA from N < d embeddings (a tiny split): N components exist, the other d - N target dims are 0 (logged)."""
+    missing = dim - len(model.components_)
+    log.warning("SEA reducer: PCA to %d dims from %d embeddings; the last %d target dims are 0 (sample more)",
+                dim, len(model.components_), missing)
+    model.components_ = np.concatenate([model.components_, np.zeros((missing, model.components_.shape[1]),
+                                                                    dtype=model.components_.dtype)])
+    model.explained_variance_ratio_ = np.concatenate([model.explained_variance_ratio_, np.zeros(missing)])
 
 
 # ------------------------------------------------------------------------------------------------ sampling
