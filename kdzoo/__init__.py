@@ -21,6 +21,10 @@ __version__ = "0.1.0"
 
 def __getattr__(name: str):
     # Lightning is heavy to import; load the Distiller and method listing only when asked for.
+    if name == "get_embedding":
+        from kdzoo.embedding import get_embedding
+
+        return get_embedding
     if name in {"Distiller", "KDMethod", "list_methods", "distill"}:
         from kdzoo import distill
 
@@ -35,6 +39,7 @@ __all__ = [
     "ModelOutput",
     "create_student",
     "create_teacher",
+    "get_embedding",
     "list_methods",
     "list_students",
     "list_teachers",

@@ -30,6 +30,7 @@ commands:
   bench      fit recipes over seeds; mean ± std and paired Δ to --baseline:  kdzoo bench kd_demo --seeds 0 1 2
   publish    copy a finished run's student into checkpoints/teachers/ and record it in the manifest
   cache-teacher  fill a recipe's teacher-output store once (resumable):  kdzoo cache-teacher --recipe kd_demo
+  embed      window embeddings of audio files, one .npz each:  kdzoo embed a.wav b.flac --out emb/ --model sea_student_2
 
 `kdzoo <command> --help` shows the options of each command."""
 
@@ -48,7 +49,8 @@ def main(argv: list[str] | None = None) -> int:
         run_lightning(command, expand_recipe(rest))
         return 0
     tools = {"recipes": _recipes_command, "models": _models_command, "data": _data_command,
-             "publish": _publish_command, "bench": _bench_command, "cache-teacher": _cache_teacher_command}
+             "publish": _publish_command, "bench": _bench_command, "cache-teacher": _cache_teacher_command,
+             "embed": _embed_command}
     if command not in tools:
         print(f"kdzoo: unknown command {command!r}\n\n{HELP}", file=sys.stderr)
         return 2
@@ -115,6 +117,12 @@ def _predict_student_command(args: list[str]) -> int:
     if opts.out:
         print(f"{len(rows)} files tagged -> {opts.out}")
     return 0
+
+
+def _embed_command(args: list[str]) -> int:
+    from kdzoo.cli.embed import main as embed_main
+
+    return embed_main(args)
 
 
 def _split_at_dashes(args: list[str]) -> tuple[list[str], list[str]]:

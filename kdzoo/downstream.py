@@ -1,0 +1,104 @@
+"""SEA's downstream evaluation: window embeddings of every clip, a MIL classifier on them, official AUPRC.
+
+As the paper (section 4.2.2; ``embedding-approx`` jobs 05/06): each clip is embedded every 0.1 s over 1 s
+windows (96 windows for 10 s, :mod:`kdzoo.models.window`), the frames are standardised with mean and standard
+deviation of all *train* frames, a :class:`~kdzoo.models.mil.MILClassifier` (0-2 hidden layers, AutoPool) is
+trained with BCE on the train split, and the validation split is scored with the official SONYC-UST micro /
+macro AUPRC (:func:`kdzoo.metrics.sonyc_ust_scores`). The same code scores the teacher and every student, so a
+table compares like with like. The paper trains with Adam lr 1e-5 for 1500 epochs; ``lr`` and ``epochs`` are
+arguments (the demo recipes use larger steps).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch.utils.data import DataLoader
+
+from kdzoo.dsp import resample
+from kdzoo.metrics import sonyc_ust_scores
+from kdzoo.models.mil import MILClassifier
+
+log = logging.getLogger(__name__)
+
+EMBEDDING_HOP_S = 0.1
+
+
+@dataclass
+class ClipEmbeddings:
+    """Window embeddings of a split: ``frames`` (N, W, D), ``targets`` (N, K), ``clip_id`` (N names)."""
+
+    frames: Tensor
+    targets: Tensor
+    clip_id: list[str]
+
+
+@torch.no_grad()
+def embed_split(model: nn.Module, loader: DataLoader, hop_s: float = EMBEDDING_HOP_S) -> ClipEmbeddings:
+    """Run a window embedder (``model.embed_windows``) over every clip of ``loader`` at hop ``hop_s``."""
+    model.eval()
+    device = next(iter(model.parameters()), torch.zeros(())).device
+    frames, targets, ids = [], [], []
+    for batch in loader:
+        wave = resample(batch.waveform, batch.sample_rate, model.sample_rate).to(device)
+        frames.append(model.embed_windows(wave, hop_s).float().cpu())
+        targets.append(batch.target.float())
+        ids += list(batch.clip_id)
+    return ClipEmbeddings(torch.cat(frames), torch.cat(targets), ids)
+
+
+class FrameScaler:
+    """Standardise frames with the mean and standard deviation of every train frame (sklearn StandardScaler's
+    population std; a constant dimension is left unscaled)."""
+
+    def fit(self, frames: Tensor) -> FrameScaler:
+        flat = frames.reshape(-1, frames.shape[-1]).double()
+        self.mean = flat.mean(0).float()
+        std = flat.std(0, unbiased=False).float()
+        self.scale = torch.where(std > 0, std, torch.ones_like(std))
+        return self
+
+    def __call__(self, frames: Tensor) -> Tensor:
+        return (frames - self.mean) / self.scale
+
+
+def train_mil(train: ClipEmbeddings, hidden: Sequence[int] = (128, 128), lr: float = 1e-5, epochs: int = 1500,
+              batch_size: int = 64, seed: int = 0, progress: bool = False) -> MILClassifier:
+    """Train a :class:`MILClassifier` with BCE (+ the L2 term) and Adam on standardised train frames."""
+    generator = torch.Generator().manual_seed(seed)
+    torch.manual_seed(seed)
+    model = MILClassifier(train.frames.shape[-1], train.targets.shape[-1], hidden)
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    count = len(train.frames)
+    from rich.progress import track
+
+    for _ in track(range(epochs), description="MIL classifier", disable=not progress):
+        for rows in torch.randperm(count, generator=generator).split(batch_size):
+            loss = F.binary_cross_entropy_with_logits(model(train.frames[rows]), train.targets[rows])
+            optimizer.zero_grad()
+            (loss + model.l2_penalty()).backward()
+            optimizer.step()
+            model.constrain()
+    return model.eval()
+
+
+def evaluate_embedder(model: nn.Module, train_loader: DataLoader, val_loader: DataLoader,
+                      hidden: Sequence[int] = (128, 128), lr: float = 1e-5, epochs: int = 1500,
+                      hop_s: float = EMBEDDING_HOP_S, seed: int = 0, progress: bool = False) -> dict[str, float]:
+    """The paper's downstream score of a window embedder: ``{"micro_auprc", "macro_auprc", "micro_f1"}`` on
+    ``val_loader`` of a MIL classifier trained on ``train_loader``'s embeddings."""
+    train = embed_split(model, train_loader, hop_s)
+    val = embed_split(model, val_loader, hop_s)
+    scaler = FrameScaler().fit(train.frames)
+    train.frames, val.frames = scaler(train.frames), scaler(val.frames)
+    classifier = train_mil(train, hidden, lr, epochs, seed=seed, progress=progress)
+    with torch.no_grad():
+        probabilities = torch.sigmoid(classifier(val.frames)).numpy()
+    scores = sonyc_ust_scores(val.targets.numpy(), probabilities)
+    return {key: float(scores[key]) for key in ("micro_auprc", "macro_auprc", "micro_f1")}
+
