@@ -210,3 +210,48 @@ def test_peak_activation_memory_matches_a_hand_count(tmp_path):
     torch.onnx.export(Net().eval(), (torch.randn(1, 1, 8, 10),), str(path), dynamo=False, opset_version=17)
     assert peak_activation_bytes(path) == (320 + 160) * 4
     assert weight_bytes(path) == (4 * 9 + 4 + 2 * 4 * 9 + 2) * 4
+
+
+def test_fit_refuses_a_student_over_its_budget_before_loading_data(tmp_path, monkeypatch, capsys):
+    from kdzoo.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    budget = tmp_path / "budget.yaml"  # what a recipe's `budget:` section holds
+    budget.write_text("budget: {max_params: 1000, max_macs: 3000000, max_flash_kb: 4}\n")
+    code = main(["fit", "--recipe", "scratch_demo", "--config", str(budget),
+                 "--data.init_args.root", str(tmp_path / "corpus")])
+    error = capsys.readouterr().err
+    assert code == 2
+    assert "cnn_xs is over the recipe's budget: params 15,490 > budget.max_params 1,000" in error
+    assert "flash_kb 16.6 > budget.max_flash_kb 4" in error  # int8 network: 15,490 weights at ~1 byte + scales
+    assert "max_macs" not in error  # 2,483,968 MACs per second fit within 3,000,000
+    assert not (tmp_path / "corpus").exists()  # stopped before prepare_data would have generated the corpus
+
+
+def test_budget_limits_must_be_positive():
+    from kdzoo.edge.budget import Budget, check_budget
+
+    with pytest.raises(ValueError, match="budget.max_flash_kb must be > 0"):
+        Budget(max_flash_kb=0)
+    assert check_budget(kdzoo.create_student("cnn_xs"), {"max_params": 20000}) == {"params": 15490}
+
+
+def test_export_and_profile_commands(tone_data, tmp_path, capsys):
+    from kdzoo.cli import main
+    from kdzoo.models import save_student
+
+    student = save_student(_student("cnn_xs"), tmp_path / "run" / "student.pt")
+    config = tmp_path / "data.yaml"
+    config.write_text("data: {class_path: conftest.ToneTagging, init_args: {clips: 24}}\n")
+    out = tmp_path / "s.int8.onnx"
+    assert main(["export", str(student.parent), "--int8", "--calibration", "8", "--data", str(config),
+                 "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "calibrated on 8 clips of the train split" in printed and out.is_file()
+    assert float(printed.split("= ")[1].split()[0]) < 1e-4  # the fp32 graph's printed parity
+    assert main(["export", str(student), "--format", "torchscript", "--out", str(tmp_path / "s.pt")]) == 0
+    assert main(["export", str(student), "--int8", "--out", str(out)]) == 2
+    assert "--int8 needs calibration clips: give --data" in capsys.readouterr().err
+    assert main(["profile", "cnn_xs", "--no-latency"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[1].split()[-1] == "2,483,968"  # MACs per second, as counted by hand above
