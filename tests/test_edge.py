@@ -255,3 +255,19 @@ def test_export_and_profile_commands(tone_data, tmp_path, capsys):
     assert main(["profile", "cnn_xs", "--no-latency"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[1].split()[-1] == "2,483,968"  # MACs per second, as counted by hand above
+
+
+def test_bench_rows_carry_the_edge_columns(tmp_path):
+    import pandas as pd
+
+    from kdzoo.cli import bench
+    from kdzoo.models import save_student
+
+    save_student(_student("cnn_xs"), tmp_path / "a" / "student.pt")
+    runs = pd.DataFrame({"recipe": ["a", "b"], "run_dir": [str(tmp_path / "a"), str(tmp_path / "none")]})
+    table = bench.add_edge_columns(pd.DataFrame({"recipe": ["a", "b"]}), runs).set_index("recipe")
+    assert table.loc["a", "edge_macs"] == 2483968 and table.loc["a", "edge_params"] == 15490
+    assert 0 < table.loc["a", "edge_latency_ms_int8"] and table.loc["a", "edge_latency_runs"] == 50
+    assert table.loc["a", "edge_flash_kb_int8"] < 0.35 * table.loc["a", "edge_flash_kb_fp32"]
+    assert pd.isna(table.loc["b", "edge_macs"])  # a run without student.pt gets empty cells, not an error
+    assert bench._edge_cell(2483968.0) == "2,483,968" and bench._edge_cell(float("nan")) == ""

@@ -99,11 +99,14 @@ def _bench_command(args: list[str]) -> int:
                         "(default: %(default)s)")
     parser.add_argument("--out", default="checkpoints/runs/bench",
                         help="where runs.csv, results.csv, results.md and results.png go (default: %(default)s)")
+    parser.add_argument("--no-edge", action="store_true", help="leave out the edge columns (kdzoo profile of "
+                        "each recipe's student: MACs, int8 memory and flash, 1-thread latency)")
     own, overrides = _split_at_dashes(args)
     opts = parser.parse_args(own)
     from kdzoo.cli.bench import markdown, run_bench
 
-    table = run_bench(opts.recipes, opts.seeds, overrides, opts.out, baseline=opts.baseline, metric=opts.metric)
+    table = run_bench(opts.recipes, opts.seeds, overrides, opts.out, baseline=opts.baseline, metric=opts.metric,
+                      edge=not opts.no_edge)
     print(markdown(table, opts.metric, opts.baseline))
     return 0
 
