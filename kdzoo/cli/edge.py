@@ -122,6 +122,7 @@ def score_graphs(graphs: dict[str, Path], datamodule) -> list[str]:
     as on a device), and each graph's difference to the first."""
     import numpy as np
     from rich.progress import track
+    from scipy.stats import spearmanr
 
     from kdzoo.edge import onnx_session, run_onnx
     from kdzoo.metrics import sonyc_ust_scores
@@ -135,12 +136,20 @@ def score_graphs(graphs: dict[str, Path], datamodule) -> list[str]:
         for name, session in sessions.items():
             logits[name] += [run_onnx(session, clip[None]) for clip in batch.waveform]
     truth = np.concatenate(targets)
-    scores = {name: sonyc_ust_scores(truth, 1 / (1 + np.exp(-np.concatenate(v)))) for name, v in logits.items()}
-    first = next(iter(scores))
-    return [f"test split ({len(truth)} clips), {name}: micro-AUPRC {s['micro_auprc']:.4f}, macro-AUPRC "
-            f"{s['macro_auprc']:.4f}" + ("" if name == first else
-                                         f"; micro-AUPRC {s['micro_auprc'] - scores[first]['micro_auprc']:+.4f} "
-                                         f"vs {first}") for name, s in scores.items()]
+    logits = {name: np.concatenate(v) for name, v in logits.items()}
+    first = next(iter(logits))
+    lines = []
+    for name, values in logits.items():
+        score, reference = sonyc_ust_scores(truth, 1 / (1 + np.exp(-values))), logits[first]
+        line = (f"test split ({len(truth)} clips), {name}: micro-AUPRC {score['micro_auprc']:.4f}, macro-AUPRC "
+                f"{score['macro_auprc']:.4f}")
+        if name != first:
+            reference_score = sonyc_ust_scores(truth, 1 / (1 + np.exp(-reference)))["micro_auprc"]
+            rho = spearmanr(values.ravel(), reference.ravel()).statistic
+            line += (f"; micro-AUPRC {score['micro_auprc'] - reference_score:+.4f} vs {first}, Spearman of the "
+                     f"logits {rho:.4f}, max |diff| {np.abs(values - reference).max():.3f}")
+        lines.append(line)
+    return lines
 
 
 PROFILE_ROWS = (
