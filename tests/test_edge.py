@@ -251,7 +251,7 @@ def test_export_and_profile_commands(tone_data, tmp_path, capsys):
     assert float(printed.split("= ")[1].split()[0]) < 1e-4  # the fp32 graph's printed parity
     assert main(["export", str(student), "--format", "torchscript", "--out", str(tmp_path / "s.pt")]) == 0
     assert main(["export", str(student), "--int8", "--out", str(out)]) == 2
-    assert "--int8 needs calibration clips: give --data" in capsys.readouterr().err
+    assert "--int8 and --score-test need data: give --data" in capsys.readouterr().err
     assert main(["profile", "cnn_xs", "--no-latency"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[1].split()[-1] == "2,483,968"  # MACs per second, as counted by hand above

@@ -90,18 +90,23 @@ def export_command(source: str, fmt: str, out: str, int8: bool = False, calibrat
     with torch.no_grad():
         diff = float(abs(run(clip) - model(clip).logits.numpy()).max())
     lines = [f"{path}: {fmt} fp32, max |logit - PyTorch| on 1 s of noise = {diff:.2e}"]
-    if int8:
+    if score_test and fmt != "onnx":
+        raise ValueError("--score-test scores ONNX graphs; use --format onnx")
+    graphs = {"fp32": path}
+    if int8 or score_test:
         datamodule = _datamodule(source, data, data_root)
+    if int8:
         lines.append(_quantise(path, Path(out), datamodule, calibration))
-        if score_test:
-            lines += score_graphs({"fp32": path, "int8": Path(out)}, datamodule)
+        graphs["int8"] = Path(out)
+    if score_test:
+        lines += score_graphs(graphs, datamodule)
     return lines
 
 
 def _datamodule(source: str, data: str | None, data_root: str | None):
     where = data or (source if Path(source).is_dir() else None)
     if where is None:
-        raise ValueError("--int8 needs calibration clips: give --data RECIPE|RUN_DIR (or export from a run "
+        raise ValueError("--int8 and --score-test need data: give --data RECIPE|RUN_DIR (or export from a run "
                          "directory, whose config.yaml names the data)")
     return build_datamodule(data_config(where), {"root": data_root} if data_root else None)
 
