@@ -15,6 +15,11 @@ Statistics (one number per run, the test score of the checkpoint chosen on ``val
 * per run, whether training reached a plateau (:func:`late_rise`): the rise of the validation curve over its
   last 10 epochs against its scatter.
 
+Edge columns (per recipe, from the ``student.pt`` of its first seed; :mod:`kdzoo.edge.profile`, 1 s of audio):
+network MACs, peak activation memory and flash of the static int8 network, and the median 1-thread ONNX Runtime
+latency of the whole student in fp32 and int8. Latency is measured on the bench machine as it is, so under load
+it is an upper bound. ``--no-edge`` leaves them out.
+
 Outputs in ``--out``: ``runs.csv`` (one row per run), ``results.csv`` and ``results.md`` (one row per recipe, the
 exact command and the machine), ``results.png`` (the metric against the student's parameter count, ± std).
 """
@@ -23,6 +28,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import math
 import platform
 import time
@@ -36,6 +42,7 @@ from scipy import stats
 
 from kdzoo.cli.recipes import find_recipe
 
+log = logging.getLogger(__name__)
 METRICS = ("test/micro_auprc", "test/macro_auprc", "test/micro_f1", "test/mAP")
 RUNS_DIR = Path("checkpoints/runs")
 CONFIDENCE = 0.95
@@ -152,6 +159,35 @@ def run_one(recipe: str, seed: int, overrides: list[str]) -> dict:
             **{m: summary["scores"].get(m) for m in METRICS}}
 
 
+# --- edge columns ---------------------------------------------------------------------------------------------
+
+EDGE_COLUMNS = {"edge_macs": "MACs / s", "edge_activation_kb_int8": "act. KB int8", "edge_flash_kb_int8":
+                "flash KB int8", "edge_latency_ms_fp32": "ms fp32", "edge_latency_ms_int8": "ms int8"}
+"""Edge columns of a results row and their markdown headers (latency: per 1 s of audio, one thread)."""
+
+
+def edge_row(run_dir: str | Path) -> dict:
+    """The :class:`~kdzoo.edge.profile.EdgeProfile` of a run's ``student.pt``, as ``edge_*`` columns ({} if none)."""
+    path = Path(run_dir) / "student.pt"
+    if not path.is_file():
+        return {}
+    from kdzoo.edge.profile import profile_student
+    from kdzoo.models import load_student
+
+    try:
+        student = load_student(path)
+    except ValueError as error:  # e.g. a student built from its class, not the registry: no edge cells
+        log.warning("no edge columns for %s: %s", path, error)
+        return {}
+    return {f"edge_{k}": v for k, v in profile_student(student).row().items()}
+
+
+def add_edge_columns(table: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
+    """``table`` with the edge columns of each recipe's first run (all its seeds share one student)."""
+    rows = [edge_row(runs[runs.recipe == recipe].run_dir.iloc[0]) for recipe in table.recipe]
+    return table.join(pd.DataFrame(rows, index=table.index)) if any(rows) else table
+
+
 # --- tables ---------------------------------------------------------------------------------------------------
 
 
@@ -200,18 +236,27 @@ def _plateau_cell(row: pd.Series) -> str:
     return f"{rise:+.3f} ± {noise:.3f} ({'plateau' if abs(rise) <= 2 * noise else 'still moving'})"
 
 
+def _edge_cell(value: float) -> str:
+    if pd.isna(value):
+        return ""
+    return f"{value:,.0f}" if value >= 1000 else f"{value:.3g}"
+
+
 def markdown(table: pd.DataFrame, metric: str, baseline: str | None) -> str:
     """A GitHub markdown table: mean ± std per metric, and the paired difference column when a baseline is set."""
     header = ["recipe", "seeds", "student params", *(m.removeprefix("test/") for m in METRICS),
               f"val rise, last {PLATEAU_EPOCHS} epochs (± scatter)"]
     if baseline:
         header.append(f"Δ {metric.removeprefix('test/')} vs {baseline} (95 % t interval)")
+    edge = [c for c in EDGE_COLUMNS if c in table.columns]
+    header += [EDGE_COLUMNS[c] for c in edge]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for _, row in table.iterrows():
         cells = [row.recipe, str(row.seeds), f"{row.student_params:,}",
                  *(_pm(row[f"{m}_mean"], row[f"{m}_std"]) for m in METRICS), _plateau_cell(row)]
         if baseline:
             cells.append(_difference_cell(row))
+        cells += [_edge_cell(row[c]) for c in edge]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -245,8 +290,9 @@ def machine() -> str:
 
 
 def run_bench(recipes: list[str], seeds: list[int], overrides: list[str], out_dir: str | Path,
-              baseline: str | None = None, metric: str = "test/micro_auprc") -> pd.DataFrame:
-    """Run (or reuse) every recipe x seed; write runs.csv, results.csv, results.md and results.png to ``out_dir``."""
+              baseline: str | None = None, metric: str = "test/micro_auprc", edge: bool = True) -> pd.DataFrame:
+    """Run (or reuse) every recipe x seed; write runs.csv, results.csv, results.md and results.png to ``out_dir``
+    (``edge``: with the edge columns)."""
     if baseline is not None and baseline not in recipes:
         raise ValueError(f"--baseline {baseline!r} must be one of the recipes benchmarked: {recipes}")
     if metric not in METRICS:
@@ -259,6 +305,8 @@ def run_bench(recipes: list[str], seeds: list[int], overrides: list[str], out_di
             runs.append(run_one(recipe, seed, overrides))
             pd.DataFrame(runs).to_csv(out_dir / "runs.csv", index=False)  # kept up to date: a crash loses nothing
     table = aggregate(pd.DataFrame(runs), metric, baseline)
+    if edge:
+        table = add_edge_columns(table, pd.DataFrame(runs))
     table.to_csv(out_dir / "results.csv", index=False)
     plot(table, metric, out_dir / "results.png")
     (out_dir / "results.md").write_text(_report(recipes, seeds, overrides, baseline, metric, table))
@@ -275,4 +323,8 @@ def _report(recipes: list[str], seeds: list[int], overrides: list[str], baseline
             "(t_{0.975, n-1} · sd / √n over the n common seeds). Val rise: change of the least-squares line through "
             f"the last {PLATEAU_EPOCHS} epochs' val/score (seed mean), ± the scatter about it; 'plateau' when "
             "|rise| <= 2 scatter.")
+    if "edge_macs" in table.columns:
+        note += (" Edge (kdzoo profile, 1 s of audio): network MACs; peak activation memory and flash of the static "
+                 "int8 network; median ONNX Runtime latency of the whole student on one thread (an upper bound if "
+                 "the machine was busy).")
     return f"`{command}` on {machine()}\n\n{note}\n\n{markdown(table, metric, baseline)}\n"

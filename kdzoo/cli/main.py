@@ -2,13 +2,15 @@
 
 ``kdzoo fit|validate|test|predict --recipe NAME [--key value ...]`` runs LightningCLI on ``recipes/NAME.yaml``
 (``--recipe NAME`` is sugar for ``--config <recipes dir>/NAME.yaml``; any LightningCLI option still works,
-``--print_config`` included). The other subcommands are small tools: ``recipes``, ``models``, ``data``.
+``--print_config`` included). The other subcommands are small tools: ``recipes``, ``models``, ``data``,
+``export``, ``profile`` (:mod:`kdzoo.cli.edge`), ...
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from kdzoo.cli.recipes import expand_recipe, find_recipe, recipe_description, recipe_names
 
@@ -31,6 +33,9 @@ commands:
   publish    copy a finished run's student into checkpoints/teachers/ and record it in the manifest
   cache-teacher  fill a recipe's teacher-output store once (resumable):  kdzoo cache-teacher --recipe kd_demo
   embed      window embeddings of audio files, one .npz each:  kdzoo embed a.wav b.flac --out emb/ --model sea_student_2
+  export     the student alone as ONNX or TorchScript, optionally static int8:
+             kdzoo export RUN_DIR --format onnx --int8 --calibration 64 --out student.int8.onnx
+  profile    params, MACs, peak activation memory, flash, 1-thread latency:  kdzoo profile STUDENT.pt|RUN_DIR|NAME
 
 `kdzoo <command> --help` shows the options of each command."""
 
@@ -45,12 +50,17 @@ def main(argv: list[str] | None = None) -> int:
         return _predict_student_command(rest)
     if command in LIGHTNING_COMMANDS:
         from kdzoo.cli.runner import run_lightning
+        from kdzoo.edge.budget import OverBudget
 
-        run_lightning(command, expand_recipe(rest))
+        try:
+            run_lightning(command, expand_recipe(rest))
+        except OverBudget as error:  # a recipe's budget: a message, not a traceback
+            print(f"kdzoo {command}: {error}", file=sys.stderr)
+            return 2
         return 0
     tools = {"recipes": _recipes_command, "models": _models_command, "data": _data_command,
              "publish": _publish_command, "bench": _bench_command, "cache-teacher": _cache_teacher_command,
-             "embed": _embed_command}
+             "embed": _embed_command, "export": _export_command, "profile": _profile_command}
     if command not in tools:
         print(f"kdzoo: unknown command {command!r}\n\n{HELP}", file=sys.stderr)
         return 2
@@ -90,12 +100,73 @@ def _bench_command(args: list[str]) -> int:
                         "(default: %(default)s)")
     parser.add_argument("--out", default="checkpoints/runs/bench",
                         help="where runs.csv, results.csv, results.md and results.png go (default: %(default)s)")
+    parser.add_argument("--no-edge", action="store_true", help="leave out the edge columns (kdzoo profile of "
+                        "each recipe's student: MACs, int8 memory and flash, 1-thread latency)")
     own, overrides = _split_at_dashes(args)
     opts = parser.parse_args(own)
     from kdzoo.cli.bench import markdown, run_bench
 
-    table = run_bench(opts.recipes, opts.seeds, overrides, opts.out, baseline=opts.baseline, metric=opts.metric)
+    table = run_bench(opts.recipes, opts.seeds, overrides, opts.out, baseline=opts.baseline, metric=opts.metric,
+                      edge=not opts.no_edge)
     print(markdown(table, opts.metric, opts.baseline))
+    return 0
+
+
+def _export_command(args: list[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="kdzoo export",
+        description="Export the student alone (front end included; no teacher, no KD-method heads): waveform "
+                    "(B, T) in, logits (B, K) out. Prints the fp32 graph's logit difference to PyTorch.")
+    parser.add_argument("source", help="a student.pt or a run directory holding one")
+    parser.add_argument("--format", choices=["onnx", "torchscript"], default="onnx", help="(default: %(default)s)")
+    parser.add_argument("--out", required=True, help="file to write (with --int8: the int8 graph; the fp32 graph "
+                        "goes beside it as *.fp32.onnx)")
+    parser.add_argument("--int8", action="store_true", help="static int8 (ONNX Runtime QDQ), front end kept float")
+    parser.add_argument("--calibration", type=int, default=64,
+                        help="train clips that set the int8 activation ranges (default: %(default)s)")
+    parser.add_argument("--data", default=None, help="where the calibration data is described: a recipe name, a "
+                        "run directory or a config YAML (default: the run directory given as source)")
+    parser.add_argument("--data-root", default=None, help="override the data module's root folder")
+    parser.add_argument("--score-test", action="store_true",
+                        help="score the fp32 graph (and the int8 one, with --int8) on the test split (official "
+                        "AUPRC, one clip at a time, 1 thread)")
+    opts = parser.parse_args(args)
+    from kdzoo.cli.edge import export_command
+
+    try:
+        lines = export_command(opts.source, opts.format, opts.out, opts.int8, opts.calibration, opts.data,
+                               opts.data_root, opts.score_test)
+    except (FileNotFoundError, ValueError) as error:
+        print(f"kdzoo export: {error}", file=sys.stderr)
+        return 2
+    print("\n".join(lines))
+    return 0
+
+
+def _profile_command(args: list[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="kdzoo profile",
+        description="The edge report of a student for 1 s of audio: parameters, MACs (network; front end "
+                    "separately), peak activation memory (fp32, int8), flash of int8 weights, median latency "
+                    "on one CPU thread (ONNX Runtime, fp32 and int8). See kdzoo.edge.profile for how each is made.")
+    parser.add_argument("student", help="a student.pt, a run directory, or a registered name (untrained)")
+    parser.add_argument("--runs", type=int, default=50, help="latency runs after warm-up (default: %(default)s)")
+    parser.add_argument("--no-latency", action="store_true", help="sizes only")
+    parser.add_argument("--json", default=None, help="also write the report to this JSON file")
+    opts = parser.parse_args(args)
+    import json
+
+    from kdzoo.cli.edge import load_model, profile_lines
+    from kdzoo.edge.profile import profile_student
+
+    try:
+        report = profile_student(load_model(opts.student), runs=opts.runs, latency=not opts.no_latency).row()
+    except (FileNotFoundError, ValueError) as error:
+        print(f"kdzoo profile: {error}", file=sys.stderr)
+        return 2
+    print("\n".join(profile_lines(report)))
+    if opts.json:
+        Path(opts.json).write_text(json.dumps(report, indent=2))
     return 0
 
 

@@ -1,6 +1,7 @@
 """LightningCLI for kdzoo: recipes map onto ``Distiller`` and data-module signatures.
 
-Linked (never repeated in recipes): ``data.num_classes`` -> ``model.num_classes`` and the student's
+A recipe's ``budget:`` (:class:`~kdzoo.edge.budget.Budget`) is checked against the student before ``fit``
+trains. Linked (never repeated in recipes): ``data.num_classes`` -> ``model.num_classes`` and the student's
 ``num_classes``; ``data.task`` -> ``model.task``. Every run gets :class:`~kdzoo.callbacks.RunArtifacts`
 (after ``fit``: the best checkpoint tested, ``student.pt``, ``summary.json``, ``curves.png``); the CLI then
 prints the summary as a table.
@@ -20,6 +21,7 @@ from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 
 from kdzoo.callbacks import PredictionCSVWriter, RunArtifacts
 from kdzoo.distill.distiller import Distiller
+from kdzoo.edge.budget import Budget, check_budget
 
 log = logging.getLogger(__name__)
 # Lightning 2.6 on torch 2.11 warns about its own use of a deprecated torch API on every fit; not ours to fix.
@@ -35,6 +37,8 @@ class KDZooCLI(LightningCLI):
         parser.link_arguments("data.num_classes", "model.num_classes", apply_on="instantiate")
         parser.link_arguments("data.num_classes", "model.student.init_args.num_classes", apply_on="instantiate")
         parser.link_arguments("data.task", "model.task", apply_on="instantiate")
+        parser.add_class_arguments(Budget, "budget", help="deployment limits `fit` checks before training "
+                                   "(kdzoo.edge.budget); unset limits are not checked")
 
     def before_instantiate_classes(self) -> None:
         config = self.config[self.subcommand] if self.subcommand else self.config
@@ -44,6 +48,13 @@ class KDZooCLI(LightningCLI):
             trainer["logger"] = {"class_path": "lightning.pytorch.loggers.CSVLogger",
                                  "init_args": {"save_dir": str(RUNS_DIR), "name": name}}
         trainer["default_root_dir"] = trainer.get("default_root_dir") or str(RUNS_DIR / name)
+
+    def before_fit(self) -> None:
+        """Refuse to train a student that is over the recipe's ``budget`` (before any data is loaded)."""
+        budget = self.config_init[self.subcommand].get("budget")
+        if budget is not None and any(v is not None for v in vars(budget).values()):
+            variant = getattr(self.model.student, "variant", None) or {}
+            check_budget(self.model.student, budget, variant.get("name", type(self.model.student).__name__))
 
     def after_fit(self) -> None:
         artifacts = next((c for c in self.trainer.callbacks if isinstance(c, RunArtifacts)), None)
