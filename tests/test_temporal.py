@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
+import json
 import math
 
+import lightning.pytorch as pl
+import numpy as np
 import pytest
 import torch
+from conftest import ToneTagging
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import kdzoo
 from kdzoo import functional as KF
+from kdzoo.distill import Distiller, Scratch
+from kdzoo.distill.temporal import TemporalKD
+from kdzoo.models import FrozenTeacher
+from kdzoo.models.ast import AST
+from kdzoo.types import Batch, ModelOutput
 
 NAN = float("nan")
 
@@ -210,3 +220,164 @@ def test_kl_in_log_space_is_stable_in_half_precision():
 def test_kl_refuses_mismatched_lengths():
     with pytest.raises(ValueError, match="interpolate_distribution"):
         KF.temporal_attention_kl(torch.rand(2, 5), torch.rand(2, 6))
+
+
+# -- the method ----------------------------------------------------------------------------------------------
+
+
+def tiny_ast(seed: int = 0, **frozen) -> FrozenTeacher:
+    """A 2-layer AST (width 32, 32 mels): 1 s clips give [CLS] + 2 x 3 patch tokens."""
+    torch.manual_seed(seed)
+    return FrozenTeacher(AST(dim=32, depth=2, heads=2, n_mels=32, num_classes=3, max_seconds=1.0, dropout=0.0),
+                         **frozen)
+
+
+def tiny_student(seed: int = 1) -> torch.nn.Module:
+    torch.manual_seed(seed)
+    return kdzoo.create_student("cnn_xs", num_classes=3)
+
+
+def fit(student, teacher, method, data, steps: int = 6, **trainer_args) -> tuple[Distiller, list[float]]:
+    pl.seed_everything(0, verbose=False)
+    model = Distiller(student, teacher=teacher, method=method, task="multilabel", num_classes=3)
+    losses: list[float] = []
+
+    class Record(pl.Callback):
+        def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
+            losses.append(float(trainer.callback_metrics["train/task_loss_step"]))
+
+    trainer = pl.Trainer(max_steps=steps, accelerator="cpu", logger=False, enable_progress_bar=False,
+                         enable_model_summary=False, callbacks=[Record()], num_sanity_val_steps=0,
+                         limit_val_batches=1, enable_checkpointing=False, **trainer_args)
+    trainer.fit(model, datamodule=data)
+    return model, losses
+
+
+def test_refused_with_a_teacher_that_has_no_attentions():
+    cnn_teacher = FrozenTeacher(kdzoo.create_student("cnn_xs", num_classes=3))
+    with pytest.raises(ValueError, match="returns its attention weights.*ast_"):
+        Distiller(tiny_student(), teacher=cnn_teacher, method=TemporalKD(0.1), num_classes=3)
+    with pytest.raises(ValueError, match="teacher=None"):
+        Distiller(tiny_student(), teacher=None, method=TemporalKD(0.1), num_classes=3)
+    with pytest.raises(ValueError, match="att_rnn"):  # native attention needs a student that has one
+        Distiller(tiny_student(), teacher=tiny_ast(), method=TemporalKD(0.1, attention="native"), num_classes=3)
+    with pytest.raises(ValueError, match="attention"):
+        TemporalKD(0.1, attention="own")
+
+
+def test_head_is_sized_in_setup_and_gives_a_distribution():
+    student, teacher = tiny_student(), tiny_ast()
+    method = TemporalKD(0.5)
+    assert method.query is None and list(method.parameters()) == []
+    state = {k: v.clone() for k, v in student.state_dict().items()}
+    rng = torch.random.get_rng_state()
+    method.setup(student, teacher, None, "multilabel")
+    assert torch.equal(torch.random.get_rng_state(), rng)  # sizing draws nothing from the random stream
+    assert all(torch.equal(v, student.state_dict()[k]) for k, v in state.items())  # nor moves BatchNorm statistics
+    assert student.training  # and leaves the student in the mode it found it
+    assert method.query.shape == (student(torch.zeros(1, 16000)).frames.shape[-1],) == (32,)
+    out = student(torch.randn(2, 16000))
+    a_s = method.student_log_attention(out).exp()
+    torch.testing.assert_close(a_s.sum(-1), torch.ones(2))
+    torch.testing.assert_close(a_s, torch.full_like(a_s, 1 / a_s.shape[1]))  # zero query: uniform at the start
+
+
+def test_term_equals_the_kl_against_the_interpolated_rollout_for_any_student_length():
+    teacher = tiny_ast()
+    wave = torch.randn(2, 16000)
+    t_out = teacher(wave, 16000)
+    for frames in (1, 2, 3, 7, 50):  # T' = 1, fewer, equal to (3 time patches), more than the teacher
+        method = TemporalKD(0.25)
+        method.query = torch.nn.Parameter(torch.randn(4))
+        s_out = ModelOutput(logits=torch.zeros(2, 3), embedding=torch.zeros(2, 4), frames=torch.randn(2, frames, 4))
+        terms = method(s_out, method.prepare_teacher(t_out), batch=None)
+        target = KF.temporal_attention_target(t_out.attentions, t_out.token_time_s, frames)
+        log_s = torch.log_softmax(s_out.frames @ method.query, -1)
+        torch.testing.assert_close(terms["kd_temporal"], 0.25 * KF.temporal_attention_kl(log_s, target, log_input=True))
+        assert terms["kd_temporal"] >= 0
+
+
+def test_native_attention_averages_heads_in_probability():
+    scores = torch.randn(2, 4, 9)
+    out = ModelOutput(logits=torch.zeros(2, 3), embedding=torch.zeros(2, 1), extras={"time_attention": scores})
+    got = TemporalKD(attention="native").student_log_attention(out).exp()
+    torch.testing.assert_close(got, torch.softmax(scores, -1).mean(1))
+
+
+def test_weight_zero_trains_exactly_as_vanilla():
+    data = ToneTagging(clips=32, batch_size=8)
+    vanilla, vanilla_losses = fit(tiny_student(), None, Scratch(), data, steps=4)
+    temporal, temporal_losses = fit(tiny_student(), tiny_ast(), TemporalKD(0.0), data, steps=4)
+    assert len(vanilla_losses) == 4 and temporal_losses == vanilla_losses
+    for name, value in vanilla.student.state_dict().items():
+        assert torch.equal(value, temporal.student.state_dict()[name]), name
+    assert temporal.method.query is not None  # the head existed and was optimised alongside (with no effect)
+
+
+def test_kd_moves_the_student_attention_towards_the_teacher(tone_data):
+    """weight > 0: optimising the KD term (student + head) brings a_S to a peaked teacher target on a batch."""
+    student, method = tiny_student(), TemporalKD(1.0)
+    method.setup(student, tiny_ast(), None, "multilabel")
+    batch = Batch.collate(tone_data._items(range(6)))
+    peaked = torch.tensor([0.02, 0.02, 0.1, 0.8, 0.04, 0.02]).expand(6, 6)  # over 6 teacher time steps
+    target = ModelOutput(logits=torch.zeros(6, 3), embedding=torch.zeros(6, 1), extras={"temporal_attention": peaked})
+    optimiser = torch.optim.Adam([*student.parameters(), *method.parameters()], lr=0.02)
+    kls = []
+    for _ in range(15):
+        kl = method(student(batch.waveform), target, batch)["kd_temporal"]
+        optimiser.zero_grad()
+        kl.backward()
+        optimiser.step()
+        kls.append(kl.item())
+    assert kls[0] > 0.3 and kls[-1] < 0.5 * kls[0]
+    assert student.head.weight.grad is None or student.head.weight.grad.abs().sum() == 0  # not through the logits
+
+
+def test_head_is_checkpointed_but_never_exported(tmp_path):
+    tone_data = ToneTagging(clips=32, batch_size=8)
+    checkpoints = pl.callbacks.ModelCheckpoint(dirpath=tmp_path / "ckpt", save_last=True)
+    pl.seed_everything(0, verbose=False)
+    model = Distiller(tiny_student(), teacher=tiny_ast(), method=TemporalKD(0.5), task="multilabel", num_classes=3)
+    trainer = pl.Trainer(max_steps=4, accelerator="cpu", logger=False, enable_progress_bar=False,
+                         enable_model_summary=False, callbacks=[checkpoints], num_sanity_val_steps=0,
+                         limit_val_batches=1, default_root_dir=tmp_path)
+    trainer.fit(model, datamodule=tone_data)
+    saved = torch.load(tmp_path / "ckpt" / "last.ckpt", weights_only=False)["state_dict"]
+    assert torch.equal(saved["method.query"], model.method.query.detach()) and saved["method.query"].abs().sum() > 0
+    # resuming rebuilds the head in setup() before the checkpoint is loaded, so its weights come back
+    resumed = Distiller(tiny_student(seed=5), teacher=tiny_ast(), method=TemporalKD(0.5), task="multilabel",
+                        num_classes=3)
+    resume = pl.Trainer(max_steps=4, accelerator="cpu", logger=False, enable_progress_bar=False,
+                        enable_model_summary=False, num_sanity_val_steps=0, limit_val_batches=1,
+                        default_root_dir=tmp_path)
+    resume.fit(resumed, datamodule=tone_data, ckpt_path=tmp_path / "ckpt" / "last.ckpt")
+    assert torch.equal(resumed.method.query, saved["method.query"])
+    # the export holds the vanilla architecture only: same keys, same parameter count, same outputs
+    path = model.save_student(tmp_path / "student.pt")
+    exported = torch.load(path, weights_only=False)["state_dict"]
+    vanilla = tiny_student()
+    assert set(exported) == set(vanilla.state_dict()) and not any("query" in k for k in exported)
+    loaded = kdzoo.load_student(path)
+    assert sum(p.numel() for p in loaded.parameters()) == sum(p.numel() for p in vanilla.parameters())
+    wave = torch.randn(2, 16000)
+    model.student.eval()
+    torch.testing.assert_close(loaded(wave).logits, model.student(wave).logits, rtol=0, atol=0)
+
+
+def test_the_store_keeps_the_target_not_the_attentions(tmp_path):
+    tone_data = ToneTagging(clips=32, batch_size=8)
+    teacher = tiny_ast(cache=True, cache_dir=str(tmp_path / "store"), cache_dtype="float32")
+    model, cached_losses = fit(tiny_student(), teacher, TemporalKD(0.5), tone_data, steps=3)
+    manifest = json.loads((tmp_path / "store" / "manifest.json").read_text())
+    assert manifest["key"]["fields"] == ["temporal_attention"]
+    stored = np.load(tmp_path / "store" / "train" / "temporal_attention.npy")
+    assert stored.shape == (24, 3)  # 24 training clips x 3 teacher time steps (1 s / 16 frames of 20 ms)
+    np.testing.assert_allclose(stored.sum(-1), 1.0, rtol=1e-6)
+    clips = json.loads((tmp_path / "store" / "train" / "clips.json").read_text())
+    batch = Batch.collate(tone_data._items([int(clips[0][4:])]))
+    t_out = tiny_ast()(batch.waveform, 16000)
+    torch.testing.assert_close(torch.from_numpy(stored[0:1]), KF.attention_over_time(t_out.attentions,
+                                                                                     t_out.token_time_s))
+    _, live_losses = fit(tiny_student(), tiny_ast(), TemporalKD(0.5), tone_data, steps=3)
+    assert len(live_losses) == 3
+    np.testing.assert_allclose(cached_losses, live_losses, rtol=1e-5)
