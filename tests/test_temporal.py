@@ -381,3 +381,14 @@ def test_the_store_keeps_the_target_not_the_attentions(tmp_path):
     _, live_losses = fit(tiny_student(), tiny_ast(), TemporalKD(0.5), tone_data, steps=3)
     assert len(live_losses) == 3
     np.testing.assert_allclose(cached_losses, live_losses, rtol=1e-5)
+
+
+def test_demo_recipe_says_its_teacher_must_be_trained_first(tmp_path, monkeypatch):
+    from kdzoo.cli import main
+    from kdzoo.cli.recipes import find_recipe
+
+    first_line = find_recipe("tkd_dcase_demo").read_text().splitlines()[0]
+    assert "kdzoo fit --recipe teacher_ast_demo" in first_line
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ValueError, match="teacher_ast_demo/version_0/student.pt does not exist.*train it first"):
+        main(["fit", "--recipe", "tkd_dcase_demo", "--trainer.max_epochs", "1"])

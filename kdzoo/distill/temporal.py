@@ -64,7 +64,7 @@ class TemporalKD(KDMethod):
         if resample not in ("auto", "linear", "area"):
             raise ValueError(f"TemporalKD: resample must be 'auto', 'linear' or 'area', got {resample!r}")
         self.attention, self.resample = attention, resample
-        self.needs = frozenset({"frames"} if attention == "head" else {NATIVE})
+        self.needs = frozenset({"frames"} if attention == "head" else set())
         self.register_parameter("query", None)  # (C,), built in setup()
 
     # -- set-up ----------------------------------------------------------------------------------------------
@@ -78,13 +78,14 @@ class TemporalKD(KDMethod):
                 f"but {type(getattr(teacher, 'model', teacher)).__name__} provides only "
                 f"{sorted(getattr(teacher, 'provides', ()))}; use an ast_* teacher or kdzoo.models.hf.hf_audio_teacher"
             )
+        if self.attention == "native" and not getattr(student, "native_time_attention", False):
+            raise ValueError(f"TemporalKD(attention='native') reads the student's own attention over time "
+                             f"(extras['time_attention']), which {type(student).__name__} has not; it is for att_rnn "
+                             f"and mhatt_rnn. Use attention='head'")
         missing = self.needs - set(getattr(student, "provides", ()))
         if missing:
-            hint = (" (attention='native' is for students with their own attention over time: att_rnn, mhatt_rnn; "
-                    "use attention='head')") if self.attention == "native" else ""
-            raise ValueError(f"TemporalKD(attention={self.attention!r}) reads {sorted(missing)} from the student, "
-                             f"but {type(student).__name__} provides only "
-                             f"{sorted(getattr(student, 'provides', ()))}{hint}")
+            raise ValueError(f"TemporalKD reads {sorted(missing)} from the student, but {type(student).__name__} "
+                             f"provides only {sorted(getattr(student, 'provides', ()))}")
 
     def setup(self, student: nn.Module, teacher: nn.Module | None, datamodule: Any | None, task: Task) -> None:
         """Size the query head from the student's frame width C (one silent 1 s clip through it, in eval mode)."""
