@@ -48,32 +48,23 @@ DB_TO_LN = math.log(10) / 10
 """dB of power -> natural log of power."""
 
 
-class MFCC(nn.Module):
+class MFCC(LogMel):
     """Waveform (B, T) -> MFCC (B, 1, frames, n_mfcc), time first like kws_streaming's feature layout.
 
-    Log-mel of :class:`~kdzoo.models.frontend.LogMel` (40 ms Hann window in a 1024-point FFT at 16 kHz, 20 ms hop,
-    centred frames: 1 + T // hop frames), converted to the natural log of mel power, then an orthonormal DCT-II.
+    The log-mel of :class:`~kdzoo.models.frontend.LogMel` (40 ms Hann window in a 1024-point FFT at 16 kHz, 20 ms
+    hop, centred frames: 1 + T // hop frames), converted to the natural log of mel power, then an orthonormal DCT-II.
     """
 
     def __init__(self, sample_rate: int = 16000, n_mels: int = 40, n_mfcc: int = 20, f_max: float = 7600.0,
                  window_seconds: float = 0.04, hop_seconds: float = 0.02) -> None:
-        super().__init__()
         window = round(sample_rate * window_seconds)
-        self.logmel = LogMel(sample_rate, n_fft=1 << (window - 1).bit_length(),
-                             hop_length=round(sample_rate * hop_seconds), n_mels=n_mels, win_length=window,
-                             f_max=min(f_max, sample_rate / 2))
+        super().__init__(sample_rate, n_fft=1 << (window - 1).bit_length(), hop_length=round(sample_rate * hop_seconds),
+                         n_mels=n_mels, win_length=window, f_max=min(f_max, sample_rate / 2))
         self.n_mfcc = n_mfcc
         self.register_buffer("dct", torchaudio.functional.create_dct(n_mfcc, n_mels, norm="ortho"), persistent=False)
 
-    @property
-    def hop_seconds(self) -> float:
-        return self.logmel.hop_seconds
-
-    def num_frames(self, num_samples: int) -> int:
-        return self.logmel.num_frames(num_samples)
-
     def forward(self, waveform: Tensor) -> Tensor:
-        log_power = self.logmel(waveform)[:, 0] * DB_TO_LN  # (B, n_mels, frames)
+        log_power = super().forward(waveform)[:, 0] * DB_TO_LN  # (B, n_mels, frames)
         return (log_power.transpose(1, 2) @ self.dct).unsqueeze(1)  # (B, 1, frames, n_mfcc)
 
 
