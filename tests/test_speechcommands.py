@@ -179,3 +179,19 @@ def test_synth_kws_writes_the_official_layout(tmp_path):
     with pytest.raises(FileExistsError, match="did not write"):
         (root / ".synth-kws.json").unlink()
         synth_kws(root, speakers=3, words=("yes",), progress=False)
+
+
+def test_cli_synth_kws_and_download_commands(tmp_path, corpus, server, monkeypatch, capsys):  # noqa: F811
+    from kdzoo.cli import main
+
+    assert main(["data", "synth-kws", "--root", str(tmp_path / "k"), "--speakers", "3", "--words", "no"]) == 0
+    assert sorted(p.name for p in (tmp_path / "k").iterdir() if p.is_dir()) == ["_background_noise_", "no"]
+    archive = io.BytesIO()
+    with tarfile.open(fileobj=archive, mode="w:gz") as tar:
+        tar.add(corpus, arcname=".")
+    monkeypatch.setitem(sc.ARCHIVES, 1, (sc.ARCHIVES[1][0], hashlib.sha256(archive.getvalue()).hexdigest()))
+    base_url = server(Release({"speech_commands_v0.01.tar.gz": archive.getvalue()}))
+    assert main(["data", "download", "speech-commands", "--version", "1", "--root", str(tmp_path / "d"),
+                 "--base-url", base_url]) == 0
+    assert (tmp_path / "d" / "yes" / "aaaa0001_nohash_0.wav").is_file()
+    assert "Speech Commands v1 ready" in capsys.readouterr().out

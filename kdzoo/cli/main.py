@@ -26,7 +26,8 @@ commands:
              kdzoo predict --student student.pt a.wav b.flac [--out tags.csv]
   recipes    list the recipes with a one-line description
   models     list registered students and teachers with parameter counts
-  data       data tools: `kdzoo data synth-ust` (offline corpus), `kdzoo data download sonyc-ust`
+  data       data tools: `kdzoo data synth-ust` / `synth-kws` (offline corpora),
+             `kdzoo data download sonyc-ust|speech-commands`
   bench      fit recipes over seeds; mean ± std and paired Δ to --baseline:  kdzoo bench kd_demo --seeds 0 1 2
   publish    copy a finished run's student into checkpoints/teachers/ and record it in the manifest
   cache-teacher  fill a recipe's teacher-output store once (resumable):  kdzoo cache-teacher --recipe kd_demo
@@ -181,11 +182,19 @@ def _data_command(args: list[str]) -> int:
     synth.add_argument("--speech", choices=["formant", "espeak", "auto"], default="formant",
                        help="voice events: built-in formant voices (same bytes on every machine; what the demo "
                             "recipes use) or espeak-ng (default: %(default)s)")
+    kws = sub.add_parser("synth-kws", help="write an espeak-ng keyword corpus in Speech Commands' layout")
+    kws.add_argument("--root", default="data/synth-kws", help="output folder (default: %(default)s)")
+    kws.add_argument("--speakers", type=int, default=40,
+                     help="synthetic speakers, each saying every word once (default: %(default)s)")
+    kws.add_argument("--words", nargs="+", default=None, help="words to say (default: the 35 words of v2)")
+    kws.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
     download = sub.add_parser("download", help="download a data set")
-    download.add_argument("dataset", choices=["sonyc-ust"])
-    download.add_argument("--version", type=int, choices=[1, 2], default=1, help="1 = DCASE 2019 Task 5, 2 = v2.3")
+    download.add_argument("dataset", choices=["sonyc-ust", "speech-commands"])
+    download.add_argument("--version", type=int, choices=[1, 2], default=None,
+                          help="sonyc-ust: 1 = DCASE 2019 Task 5 (default), 2 = v2.3; "
+                               "speech-commands: 1 or 2 (default)")
     download.add_argument("--root", required=True, help="where to put it")
-    download.add_argument("--base-url", default=None, help="mirror to download from instead of Zenodo")
+    download.add_argument("--base-url", default=None, help="mirror to download from instead of the official host")
     opts = parser.parse_args(args)
     if opts.tool == "synth-ust":
         from kdzoo.data.synth import describe, synth_ust
@@ -194,6 +203,20 @@ def _data_command(args: list[str]) -> int:
                   speech=opts.speech)
         print(describe(opts.root))
         return 0
+    if opts.tool == "synth-kws":
+        from kdzoo.data.speechcommands import WORDS_V2
+        from kdzoo.data.synth.speech_commands import synth_kws
+
+        root = synth_kws(opts.root, speakers=opts.speakers, words=tuple(opts.words or WORDS_V2), seed=opts.seed)
+        print(f"espeak-ng keyword corpus ready in {root} (Speech Commands layout)")
+        return 0
+    if opts.dataset == "speech-commands":
+        from kdzoo.data.speechcommands import download_speech_commands
+
+        path = download_speech_commands(opts.root, opts.version or 2, base_url=opts.base_url)
+        print(f"Speech Commands v{opts.version or 2} ready in {path}")
+        return 0
+    opts.version = opts.version or 1
     from kdzoo.data.download import download_sonyc_ust
 
     path = download_sonyc_ust(opts.version, opts.root, base_url=opts.base_url)
