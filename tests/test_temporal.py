@@ -392,3 +392,21 @@ def test_demo_recipe_says_its_teacher_must_be_trained_first(tmp_path, monkeypatc
     monkeypatch.chdir(tmp_path)
     with pytest.raises(ValueError, match="teacher_ast_demo/version_0/student.pt does not exist.*train it first"):
         main(["fit", "--recipe", "tkd_dcase_demo", "--trainer.max_epochs", "1"])
+
+
+def test_attention_figure_shows_teacher_and_student(tmp_path):
+    from kdzoo.plots import attention_over_clip, plot_attention
+
+    teacher, student, method = tiny_ast(), tiny_student(), TemporalKD(0.5)
+    model = Distiller(student, teacher=teacher, method=method, task="multilabel", num_classes=3)
+    method.setup(student, teacher, None, "multilabel")
+    wave = torch.randn(16000) * 0.1
+    curve = attention_over_clip(model, wave, 16000)
+    frames = student(wave[None]).frames.shape[1]
+    assert curve["student"].shape == curve["teacher"].shape == curve["seconds"].shape == (frames,)
+    np.testing.assert_allclose(curve["student"], 1 / frames, rtol=1e-5)  # the untrained (zero) query: uniform
+    t_out = teacher(wave[None], 16000)
+    np.testing.assert_allclose(curve["teacher"], KF.temporal_attention_target(t_out.attentions, t_out.token_time_s,
+                                                                              frames)[0].numpy(), rtol=1e-5)
+    out = plot_attention(wave, 16000, {"before": curve}, tmp_path / "fig.png")
+    assert out.read_bytes()[:4] == b"\x89PNG" and out.stat().st_size > 10_000
