@@ -410,3 +410,37 @@ def test_attention_figure_shows_teacher_and_student(tmp_path):
                                                                               frames)[0].numpy(), rtol=1e-5)
     out = plot_attention(wave, 16000, {"before": curve}, tmp_path / "fig.png")
     assert out.read_bytes()[:4] == b"\x89PNG" and out.stat().st_size > 10_000
+
+
+def test_plot_attention_command_reads_a_run(tmp_path, capsys):
+    """`kdzoo plot attention CKPT AUDIO --out FIG.png`: the run's config.yaml rebuilds models, CKPT fills them."""
+    import soundfile as sf
+    import yaml
+
+    from kdzoo.cli import main
+
+    ast_args = {"dim": 32, "depth": 2, "heads": 2, "n_mels": 32, "num_classes": 8, "max_seconds": 1.0, "dropout": 0.0}
+    config = {
+        "model": {"student": {"class_path": "kdzoo.models.create_student", "init_args": {"name": "cnn_xs"}},
+                  "teacher": {"class_path": "kdzoo.models.FrozenTeacher",
+                              "init_args": {"model": {"class_path": "kdzoo.models.ast.AST", "init_args": ast_args}}},
+                  "method": {"class_path": "kdzoo.distill.temporal.TemporalKD", "init_args": {"weight": 0.5}}},
+        "data": {"class_path": "kdzoo.data.demo.SynthUSTDataModule",
+                 "init_args": {"root": str(tmp_path / "corpus"), "clips": 12}},
+    }
+    run = tmp_path / "run"
+    (run / "checkpoints").mkdir(parents=True)
+    (run / "config.yaml").write_text(yaml.safe_dump(config))
+    torch.manual_seed(0)
+    student, teacher = kdzoo.create_student("cnn_xs", num_classes=8), FrozenTeacher(AST(**ast_args))
+    method = TemporalKD(0.5)
+    model = Distiller(student, teacher=teacher, method=method, num_classes=8)
+    method.setup(student, teacher, None, "multilabel")
+    with torch.no_grad():
+        method.query.normal_()
+    torch.save({"state_dict": model.state_dict()}, run / "checkpoints" / "last.ckpt")
+    sf.write(tmp_path / "clip.wav", (0.1 * np.random.default_rng(0).standard_normal(16000)).astype("float32"), 16000)
+    out = tmp_path / "fig.png"
+    assert main(["plot", "attention", str(run / "checkpoints" / "last.ckpt"), str(tmp_path / "clip.wav"),
+                 "--out", str(out), "--before", str(run / "checkpoints" / "last.ckpt")]) == 0
+    assert out.read_bytes()[:4] == b"\x89PNG" and "wrote" in capsys.readouterr().out

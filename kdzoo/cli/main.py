@@ -31,6 +31,8 @@ commands:
   bench      fit recipes over seeds; mean ± std and paired Δ to --baseline:  kdzoo bench kd_demo --seeds 0 1 2
   publish    copy a finished run's student into checkpoints/teachers/ and record it in the manifest
   cache-teacher  fill a recipe's teacher-output store once (resumable):  kdzoo cache-teacher --recipe kd_demo
+  plot       plot attention CKPT AUDIO --out FIG.png [--before CKPT0]: a Temporal KD run's teacher target and
+             student attention over a clip (the run's config.yaml is found beside CKPT's checkpoints/ folder)
 
 `kdzoo <command> --help` shows the options of each command."""
 
@@ -49,7 +51,8 @@ def main(argv: list[str] | None = None) -> int:
         run_lightning(command, expand_recipe(rest))
         return 0
     tools = {"recipes": _recipes_command, "models": _models_command, "data": _data_command,
-             "publish": _publish_command, "bench": _bench_command, "cache-teacher": _cache_teacher_command}
+             "publish": _publish_command, "bench": _bench_command, "cache-teacher": _cache_teacher_command,
+             "plot": _plot_command}
     if command not in tools:
         print(f"kdzoo: unknown command {command!r}\n\n{HELP}", file=sys.stderr)
         return 2
@@ -165,6 +168,45 @@ def _cache_teacher_command(args: list[str]) -> int:
     model.to("cuda" if torch.cuda.is_available() else "cpu")
     store = model.fill_teacher_store(data)
     print(f"teacher-output store complete: {store.path}")
+    return 0
+
+
+# -- plot ------------------------------------------------------------------------------------------------
+def _plot_command(args: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="kdzoo plot", description="Plots of a run.")
+    sub = parser.add_subparsers(dest="kind", required=True)
+    attention = sub.add_parser("attention", help="teacher target and student attention over one clip (Temporal KD)")
+    attention.add_argument("ckpt", help="a checkpoint of a TemporalKD run (<run>/checkpoints/*.ckpt)")
+    attention.add_argument("audio", help="the clip to plot")
+    attention.add_argument("--out", required=True, help="the PNG to write")
+    attention.add_argument("--before", default=None, help="a second checkpoint (e.g. an earlier one) drawn too")
+    opts = parser.parse_args(args)
+    from pathlib import Path
+
+    import torch
+
+    from kdzoo.cli.runner import build_cli
+    from kdzoo.data.audio import load_audio
+    from kdzoo.plots import attention_over_clip, plot_attention
+
+    curves = {}
+    for label, ckpt in (("before", opts.before), ("after", opts.ckpt)):
+        if ckpt is None:
+            continue
+        config = next((p / "config.yaml" for p in Path(ckpt).resolve().parents if (p / "config.yaml").is_file()),
+                      None)
+        if config is None:
+            raise SystemExit(f"kdzoo plot attention: no config.yaml in the folders above {ckpt}; pass a checkpoint "
+                             f"of a kdzoo run")
+        model = build_cli(["--config", str(config)]).model
+        if not hasattr(model.method, "student_log_attention"):
+            raise SystemExit(f"kdzoo plot attention: {config} trains with {type(model.method).__name__}, not "
+                             f"TemporalKD; there is no student attention to plot")
+        model.method.setup(model.student, model.teacher, None, model.task)
+        model.load_state_dict(torch.load(ckpt, map_location="cpu", weights_only=False)["state_dict"])
+        waveform, rate = load_audio(opts.audio, model.student.sample_rate)
+        curves[label] = attention_over_clip(model, waveform, rate)
+    print(f"wrote {plot_attention(waveform, rate, curves, opts.out)}")
     return 0
 
 
