@@ -153,6 +153,167 @@ def intra_utterance_similarity(student: Tensor, teacher: Tensor, eps: float = 1e
     return ((gram_s - gram_t).pow(2).sum(dim=(1, 2)) / frames**2).mean()
 
 
+def attention_rollout(attentions: list[Tensor] | tuple[Tensor, ...]) -> Tensor:
+    r"""Attention rollout (Abnar & Zuidema, "Quantifying Attention Flow in Transformers", ACL 2020).
+
+    How much each input token reaches each output token through all layers, counting the residual path:
+
+    .. math::
+        \bar A_l = \frac{1}{H}\sum_h A_{l,h},\quad
+        \hat A_l = \mathrm{rownorm}\Big(\frac{\bar A_l + I}{2}\Big),\quad
+        R = \hat A_L \cdots \hat A_2 \hat A_1
+
+    (head fusion by the mean, no discarding of small weights: jacobgil/vit-explain's defaults, the reading of
+    Temporal KD's Fig. 1 in ``shared/reference/methods.md`` 2.2). Computed in float32 at least, whatever the
+    input dtype, so long products of near-identity matrices do not lose mass in fp16/bf16.
+
+    Args:
+        attentions: L >= 1 tensors (B, H, N, N), rows summing to 1 (layer 1 first).
+
+    Returns:
+        (B, N, N) with rows summing to 1; identity attentions give the identity.
+
+    Example:
+        >>> eye = torch.eye(3).expand(2, 4, 3, 3)
+        >>> torch.equal(attention_rollout([eye, eye]), torch.eye(3).expand(2, 3, 3))
+        True
+    """
+    if len(attentions) == 0:
+        raise ValueError("attention_rollout needs at least one layer's attentions, got none")
+    first = attentions[0]
+    if first.dim() != 4 or first.shape[-1] != first.shape[-2]:
+        raise ValueError(f"attention_rollout expects (B, H, N, N) per layer, got {tuple(first.shape)}")
+    dtype = torch.promote_types(first.dtype, torch.float32)
+    eye = torch.eye(first.shape[-1], dtype=dtype, device=first.device)
+    rollout = eye.expand(first.shape[0], -1, -1)
+    for layer, weights in enumerate(attentions):
+        if weights.shape != first.shape:
+            raise ValueError(f"attention_rollout: layer {layer} has shape {tuple(weights.shape)}, layer 0 "
+                             f"{tuple(first.shape)}")
+        mixed = (weights.to(dtype).mean(dim=1) + eye) / 2
+        rollout = (mixed / mixed.sum(dim=-1, keepdim=True)) @ rollout
+    return rollout
+
+
+def attention_over_time(attentions: list[Tensor] | tuple[Tensor, ...], token_time: Tensor, query: int = 0) -> Tensor:
+    """The rollout row of token ``query`` (the classifier token), as a distribution over the teacher's time steps.
+
+    Tokens without a time (``token_time`` nan: class or distillation tokens) are dropped, and tokens that share
+    a time (an AST's patches of one time column at different frequencies) are summed: the target says *when*
+    the teacher looked, not at which frequency. The result is renormalised to sum to 1 over time; if the query
+    row puts no weight at all on time-carrying tokens (e.g. identity attentions) it carries no temporal
+    information and the uniform distribution is returned.
+
+    Args:
+        attentions: L tensors (B, H, N, N), as for :func:`attention_rollout`.
+        token_time: (N,) time of each token in seconds (nan for tokens with no time).
+        query: the token whose row is read (0: the classifier token c_1 of Temporal KD's Fig. 1).
+
+    Returns:
+        (B, T_teacher) float32 >= 0 summing to 1, T_teacher = distinct finite times, in increasing time.
+    """
+    rollout = attention_rollout(attentions)
+    if token_time.dim() != 1 or token_time.shape[0] != rollout.shape[-1]:
+        raise ValueError(f"token_time must be (N,) = ({rollout.shape[-1]},), got {tuple(token_time.shape)}")
+    timed = torch.isfinite(token_time)
+    if not bool(timed.any()):
+        raise ValueError("token_time has no finite entry: no token carries a time, so there is no temporal target")
+    times, column = torch.unique(token_time[timed].to(rollout.device), sorted=True, return_inverse=True)
+    row = rollout[:, query, timed.to(rollout.device)]  # (B, N_timed)
+    profile = torch.zeros(row.shape[0], times.numel(), dtype=row.dtype, device=row.device)
+    profile.index_add_(1, column, row)
+    return _normalise_or_uniform(profile).float()
+
+
+def interpolate_distribution(distribution: Tensor, num_frames: int, mode: str = "auto") -> Tensor:
+    """Resample (B, T) onto (B, num_frames) over the same time span and renormalise to sum to 1.
+
+    ``linear``: linear interpolation with the frame centres of both grids aligned (``align_corners=False``), the
+    paper's "simple linear interpolation"; both grids are assumed to cover the clip. Downsampled that way, a
+    target is *point-sampled*: a peak between two student frames vanishes (50 steps onto 5 frames reads steps
+    4.5, 14.5, ...). ``area``: each student frame takes the mean over the teacher steps it covers
+    (``adaptive_avg_pool1d``), which keeps every peak's mass. ``auto`` (default): linear when upsampling
+    (T' >= T), area when downsampling; the paper does not say which it did when T' < T.
+
+    Renormalising is our choice too (the paper does not say); it keeps the target a distribution, which the KL
+    needs. Edge cases: ``num_frames == T`` is only renormalised; ``num_frames == 1`` gives ``[[1.0]]``.
+    """
+    if distribution.dim() != 2:
+        raise ValueError(f"interpolate_distribution expects (B, T), got shape {tuple(distribution.shape)}")
+    if num_frames < 1:
+        raise ValueError(f"num_frames must be >= 1, got {num_frames}")
+    if mode not in ("auto", "linear", "area"):
+        raise ValueError(f"interpolate_distribution: mode must be 'auto', 'linear' or 'area', got {mode!r}")
+    steps = distribution.shape[1]
+    if steps != num_frames:
+        if mode == "auto":
+            mode = "linear" if num_frames > steps else "area"
+        corners = {"align_corners": False} if mode == "linear" else {}
+        distribution = F.interpolate(distribution[:, None].float(), size=num_frames, mode=mode, **corners)[:, 0]
+    return _normalise_or_uniform(distribution.float())
+
+
+def temporal_attention_target(attentions: list[Tensor] | tuple[Tensor, ...], token_time: Tensor, num_frames: int,
+                              mode: str = "auto") -> Tensor:
+    """Temporal KD's teacher target a_T (Choi, Kersner, Morton, Chang; ICASSP 2022, Fig. 1).
+
+    The classifier token's row of the attention rollout, over time (:func:`attention_over_time`: patch tokens
+    sharing a time index are summed), linearly interpolated onto the student's ``num_frames`` (averaged over
+    each student frame instead when the student has fewer frames, see :func:`interpolate_distribution`) and
+    renormalised.
+
+    Args:
+        attentions: L tensors (B, H, N, N).
+        token_time: (N,) seconds per token, nan for tokens with no time.
+        num_frames: T', the student's frame count.
+        mode: how the time axis is resampled (see :func:`interpolate_distribution`).
+
+    Returns:
+        (B, num_frames) >= 0, each row summing to 1.
+    """
+    return interpolate_distribution(attention_over_time(attentions, token_time), num_frames, mode)
+
+
+def temporal_attention_kl(student_attention: Tensor, teacher_attention: Tensor, log_input: bool = False) -> Tensor:
+    r"""KL(teacher || student) between two distributions over time, averaged over the batch.
+
+    .. math::
+        \mathcal{L} = \frac{1}{B} \sum_b \sum_t a^T_{bt} \big(\log a^T_{bt} - \log a^S_{bt}\big)
+
+    Computed in log space and float32 whatever the input dtype: the student side is taken as log-probabilities
+    (pass ``log_input=True`` with a ``log_softmax`` output, which never underflows to log 0 in fp16/bf16), teacher
+    zeros contribute 0 (``0 log 0 = 0``). The direction (teacher first) makes the student cover every moment
+    the teacher attends to; the paper does not state it (``shared/reference/methods.md`` 2.3).
+
+    Args:
+        student_attention: (B, T) probabilities, or log-probabilities when ``log_input``.
+        teacher_attention: (B, T) probabilities (no gradient needed).
+        log_input: whether ``student_attention`` holds log-probabilities.
+
+    Returns:
+        A scalar >= 0, zero iff the two distributions are equal.
+
+    Example:
+        >>> a = torch.tensor([[0.25, 0.75]])
+        >>> float(temporal_attention_kl(a, a))
+        0.0
+    """
+    if student_attention.dim() != 2 or student_attention.shape != teacher_attention.shape:
+        raise ValueError(f"temporal_attention_kl expects two (B, T) tensors of one shape, got "
+                         f"{tuple(student_attention.shape)} and {tuple(teacher_attention.shape)}; interpolate the "
+                         f"teacher's with interpolate_distribution")
+    log_student = student_attention.float() if log_input else student_attention.float().clamp_min(1e-30).log()
+    return F.kl_div(log_student, teacher_attention.float(), reduction="batchmean")
+
+
+def _normalise_or_uniform(weights: Tensor) -> Tensor:
+    """Rows of (B, T) >= 0 scaled to sum to 1; a row summing to 0 becomes uniform."""
+    weights = weights.clamp_min(0)
+    total = weights.sum(dim=-1, keepdim=True)
+    uniform = torch.full_like(weights, 1.0 / weights.shape[-1])
+    return torch.where(total > 0, weights / total.clamp_min(torch.finfo(weights.dtype).tiny), uniform)
+
+
 def _row_normalised_gram(rows: Tensor, eps: float) -> Tensor:
     """(..., N, C) -> (..., N, N): Gram matrix of the rows, each of its rows scaled to unit L2 norm."""
     return F.normalize(rows @ rows.transpose(-1, -2), p=2.0, dim=-1, eps=eps)

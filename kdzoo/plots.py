@@ -40,3 +40,67 @@ def plot_run(run_dir: str | Path, out: str | Path | None = None) -> Path:
     fig.savefig(out, dpi=100)
     plt.close(fig)
     return out
+
+
+def attention_over_clip(model, waveform, sample_rate: int) -> dict:
+    """The teacher's temporal target and the student's attention for one clip, on the student's frames.
+
+    Args:
+        model: a :class:`~kdzoo.distill.Distiller` whose method is :class:`~kdzoo.distill.temporal.TemporalKD`
+            (its head built: after a run, or a checkpoint loaded by a Trainer).
+        waveform: (T,) audio at ``sample_rate``.
+
+    Returns:
+        ``{"teacher": (T',), "student": (T',), "seconds": (T',) frame centres}``, numpy arrays.
+    """
+    import torch
+
+    from kdzoo import functional as KF
+    from kdzoo.types import Batch
+
+    batch = Batch(waveform=waveform[None].float(), target=torch.zeros(1), clip_id=["plot"], sample_rate=sample_rate)
+    model.eval()
+    with torch.no_grad():
+        student = model(batch.waveform, sample_rate)
+        teacher = model.method.prepare_teacher(model._live_teacher_outputs(batch))
+        log_student = model.method.student_log_attention(student)[0]
+    frames = log_student.shape[0]
+    target = KF.interpolate_distribution(teacher.extras["temporal_attention"], frames, model.method.resample)[0]
+    seconds = (torch.arange(frames) + 0.5) * waveform.shape[-1] / sample_rate / frames
+    return {"teacher": target.numpy(), "student": log_student.exp().numpy(), "seconds": seconds.numpy()}
+
+
+def plot_attention(waveform, sample_rate: int, curves: dict[str, dict], out: str | Path) -> Path:
+    """Temporal KD's Fig. 2: the clip's log-mel on top, the teacher's target and each student attention below.
+
+    Args:
+        waveform: (T,) audio.
+        curves: label -> :func:`attention_over_clip` output (e.g. ``{"before": ..., "after": ...}``); the teacher's
+            target is drawn once, from the first.
+        out: the PNG to write.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import torch
+    import torchaudio
+
+    mel = torchaudio.transforms.MelSpectrogram(sample_rate, n_fft=1024, hop_length=sample_rate // 100, n_mels=64)
+    log_mel = 10 * torch.log10(mel(waveform.float()) + 1e-10)
+    seconds = waveform.shape[-1] / sample_rate
+    fig, (spec_ax, att_ax) = plt.subplots(2, 1, figsize=(9, 5), sharex=True)
+    spec_ax.imshow(log_mel.numpy(), origin="lower", aspect="auto", extent=(0, seconds, 0, 64), cmap="magma")
+    spec_ax.set(ylabel="mel band", title="log-mel")
+    first = next(iter(curves.values()))
+    att_ax.plot(first["seconds"], first["teacher"], color="black", lw=2, label="teacher (rollout target)")
+    for label, curve in curves.items():
+        att_ax.plot(curve["seconds"], curve["student"], label=f"student {label}")
+    att_ax.set(xlabel="time (s)", ylabel="attention", title="attention over time")
+    att_ax.legend(fontsize=8)
+    att_ax.grid(alpha=0.3)
+    fig.tight_layout()
+    out = Path(out)
+    fig.savefig(out, dpi=100)
+    plt.close(fig)
+    return out

@@ -93,7 +93,8 @@ def test_recipe_runs_a_few_steps(recipe, corpus, tmp_path, monkeypatch):
     if isinstance(weights, str) and weights.endswith(".h5"):
         # a teacher whose weights the user must supply (L3: none can be downloaded) fails at once, naming the file;
         # the L3 pipeline itself is tested on a small .h5 in test_sea_models.py
-        with pytest.raises((FileNotFoundError, ValueError), match=rf"{weights} not found; no L3 weights can be downloaded"):
+        refusal = rf"{weights} not found; no L3 weights can be downloaded"
+        with pytest.raises((FileNotFoundError, ValueError), match=refusal):
             main(["fit", "--recipe", recipe, *overrides])
         return
     checkpoint = (teacher or {}).get("init_args", {}).get("checkpoint")  # SEA's window teachers have none

@@ -28,7 +28,8 @@ commands:
              kdzoo predict --student student.pt a.wav b.flac [--out tags.csv]
   recipes    list the recipes with a one-line description
   models     list registered students and teachers with parameter counts
-  data       data tools: `kdzoo data synth-ust` (offline corpus), `kdzoo data download sonyc-ust`
+  data       data tools: `kdzoo data synth-ust` / `synth-kws` (offline corpora),
+             `kdzoo data download sonyc-ust|speech-commands`
   bench      fit recipes over seeds; mean ± std and paired Δ to --baseline:  kdzoo bench kd_demo --seeds 0 1 2
   publish    copy a finished run's student into checkpoints/teachers/ and record it in the manifest
   cache-teacher  fill a recipe's teacher-output store once (resumable):  kdzoo cache-teacher --recipe kd_demo
@@ -36,6 +37,8 @@ commands:
   export     the student alone as ONNX or TorchScript, optionally static int8:
              kdzoo export RUN_DIR --format onnx --int8 --calibration 64 --out student.int8.onnx
   profile    params, MACs, peak activation memory, flash, 1-thread latency:  kdzoo profile STUDENT.pt|RUN_DIR|NAME
+  plot       plot attention CKPT AUDIO --out FIG.png [--before CKPT0]: a Temporal KD run's teacher target and
+             student attention over a clip (the run's config.yaml is found beside CKPT's checkpoints/ folder)
 
 `kdzoo <command> --help` shows the options of each command."""
 
@@ -60,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     tools = {"recipes": _recipes_command, "models": _models_command, "data": _data_command,
              "publish": _publish_command, "bench": _bench_command, "cache-teacher": _cache_teacher_command,
-             "embed": _embed_command, "export": _export_command, "profile": _profile_command}
+             "embed": _embed_command, "export": _export_command, "profile": _profile_command, "plot": _plot_command}
     if command not in tools:
         print(f"kdzoo: unknown command {command!r}\n\n{HELP}", file=sys.stderr)
         return 2
@@ -246,6 +249,45 @@ def _cache_teacher_command(args: list[str]) -> int:
     return 0
 
 
+# -- plot ------------------------------------------------------------------------------------------------
+def _plot_command(args: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="kdzoo plot", description="Plots of a run.")
+    sub = parser.add_subparsers(dest="kind", required=True)
+    attention = sub.add_parser("attention", help="teacher target and student attention over one clip (Temporal KD)")
+    attention.add_argument("ckpt", help="a checkpoint of a TemporalKD run (<run>/checkpoints/*.ckpt)")
+    attention.add_argument("audio", help="the clip to plot")
+    attention.add_argument("--out", required=True, help="the PNG to write")
+    attention.add_argument("--before", default=None, help="a second checkpoint (e.g. an earlier one) drawn too")
+    opts = parser.parse_args(args)
+    from pathlib import Path
+
+    import torch
+
+    from kdzoo.cli.runner import build_cli
+    from kdzoo.data.audio import load_audio
+    from kdzoo.plots import attention_over_clip, plot_attention
+
+    curves = {}
+    for label, ckpt in (("before", opts.before), ("after", opts.ckpt)):
+        if ckpt is None:
+            continue
+        config = next((p / "config.yaml" for p in Path(ckpt).resolve().parents if (p / "config.yaml").is_file()),
+                      None)
+        if config is None:
+            raise SystemExit(f"kdzoo plot attention: no config.yaml in the folders above {ckpt}; pass a checkpoint "
+                             f"of a kdzoo run")
+        model = build_cli(["--config", str(config)]).model
+        if not hasattr(model.method, "student_log_attention"):
+            raise SystemExit(f"kdzoo plot attention: {config} trains with {type(model.method).__name__}, not "
+                             f"TemporalKD; there is no student attention to plot")
+        model.method.setup(model.student, model.teacher, None, model.task)
+        model.load_state_dict(torch.load(ckpt, map_location="cpu", weights_only=False)["state_dict"])
+        waveform, rate = load_audio(opts.audio, model.student.sample_rate)
+        curves[label] = attention_over_clip(model, waveform, rate)
+    print(f"wrote {plot_attention(waveform, rate, curves, opts.out)}")
+    return 0
+
+
 # -- data ------------------------------------------------------------------------------------------------
 def _data_command(args: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="kdzoo data", description="Data tools.")
@@ -260,11 +302,19 @@ def _data_command(args: list[str]) -> int:
     synth.add_argument("--speech", choices=["formant", "espeak", "auto"], default="formant",
                        help="voice events: built-in formant voices (same bytes on every machine; what the demo "
                             "recipes use) or espeak-ng (default: %(default)s)")
+    kws = sub.add_parser("synth-kws", help="write an espeak-ng keyword corpus in Speech Commands' layout")
+    kws.add_argument("--root", default="data/synth-kws", help="output folder (default: %(default)s)")
+    kws.add_argument("--speakers", type=int, default=40,
+                     help="synthetic speakers, each saying every word once (default: %(default)s)")
+    kws.add_argument("--words", nargs="+", default=None, help="words to say (default: the 35 words of v2)")
+    kws.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
     download = sub.add_parser("download", help="download a data set")
-    download.add_argument("dataset", choices=["sonyc-ust"])
-    download.add_argument("--version", type=int, choices=[1, 2], default=1, help="1 = DCASE 2019 Task 5, 2 = v2.3")
+    download.add_argument("dataset", choices=["sonyc-ust", "speech-commands"])
+    download.add_argument("--version", type=int, choices=[1, 2], default=None,
+                          help="sonyc-ust: 1 = DCASE 2019 Task 5 (default), 2 = v2.3; "
+                               "speech-commands: 1 or 2 (default)")
     download.add_argument("--root", required=True, help="where to put it")
-    download.add_argument("--base-url", default=None, help="mirror to download from instead of Zenodo")
+    download.add_argument("--base-url", default=None, help="mirror to download from instead of the official host")
     opts = parser.parse_args(args)
     if opts.tool == "synth-ust":
         from kdzoo.data.synth import describe, synth_ust
@@ -273,6 +323,20 @@ def _data_command(args: list[str]) -> int:
                   speech=opts.speech)
         print(describe(opts.root))
         return 0
+    if opts.tool == "synth-kws":
+        from kdzoo.data.speechcommands import WORDS_V2
+        from kdzoo.data.synth.speech_commands import synth_kws
+
+        root = synth_kws(opts.root, speakers=opts.speakers, words=tuple(opts.words or WORDS_V2), seed=opts.seed)
+        print(f"espeak-ng keyword corpus ready in {root} (Speech Commands layout)")
+        return 0
+    if opts.dataset == "speech-commands":
+        from kdzoo.data.speechcommands import download_speech_commands
+
+        path = download_speech_commands(opts.root, opts.version or 2, base_url=opts.base_url)
+        print(f"Speech Commands v{opts.version or 2} ready in {path}")
+        return 0
+    opts.version = opts.version or 1
     from kdzoo.data.download import download_sonyc_ust
 
     path = download_sonyc_ust(opts.version, opts.root, base_url=opts.base_url)

@@ -191,7 +191,7 @@ class Distiller(pl.LightningModule):
 
     def _live_teacher_outputs(self, batch: Batch) -> ModelOutput:
         rate = self.teacher.sample_rate
-        return self.teacher(self._at_rate(batch.waveform, batch.sample_rate, rate), rate)
+        return self.method.prepare_teacher(self.teacher(self._at_rate(batch.waveform, batch.sample_rate, rate), rate))
 
     # -- teacher-output store ----------------------------------------------------------------------------
     _teacher_store: TeacherStore | None = None
@@ -199,12 +199,12 @@ class Distiller(pl.LightningModule):
     def teacher_store(self, datamodule: pl.LightningDataModule | None = None) -> TeacherStore | None:
         """The store of this teacher's outputs on ``datamodule`` (:mod:`kdzoo.distill.store`); None if not caching.
 
-        Keyed when first asked (the weights are hashed then), holding the fields ``method.needs``.
+        Keyed when first asked (the weights are hashed then), holding the fields ``method.teacher_fields()``.
         """
         if self.teacher is None or not self.teacher.cache or not self.method.requires_teacher:
             return None
         if self._teacher_store is None:
-            fields = self.method.needs & set(STORABLE_FIELDS)
+            fields = self.method.teacher_fields() & set(STORABLE_FIELDS)
             self._teacher_store = TeacherStore.for_teacher(self.teacher.identity(), fields, self.teacher.cache_dtype,
                                                            self.teacher.cache_dir, data_config(datamodule))
         return self._teacher_store

@@ -72,6 +72,23 @@ class KDMethod(nn.Module):
         """
         self.task = task
 
+    def teacher_fields(self) -> frozenset[str]:
+        """The teacher-output fields this method reads, i.e. what the teacher-output store keeps for it.
+
+        ``needs`` by default; a method that reads a per-clip target derived from the teacher (see
+        :meth:`prepare_teacher`) names that target instead of the raw fields it is computed from.
+        """
+        return self.needs
+
+    def prepare_teacher(self, teacher: ModelOutput) -> ModelOutput:
+        """The teacher's outputs -> what :meth:`terms` reads from them, once per clip. Identity by default.
+
+        The Distiller applies it to every live teacher forward, including the one that fills the teacher-output
+        store, so a target that is costly or large to keep raw (Temporal KD's rollout of every layer's
+        attention) is computed once per clip and stored in place of its inputs (put it in ``extras``).
+        """
+        return teacher
+
     def forward(self, student: ModelOutput, teacher: ModelOutput | None, batch: Batch) -> dict[str, Tensor]:
         """Weighted KD terms, e.g. ``{"kd_logit": tensor(0.31)}``."""
         return {name: self.weight * value for name, value in self.terms(student, teacher, batch).items()}

@@ -71,8 +71,12 @@ DEFAULT_ROOT = Path("checkpoints/cache/teacher-store")
 FEATURES_ROOT = Path("checkpoints/cache/student-features")
 FEATURES = "features"
 """The one field of a student-feature store: the student front end's output per clip."""
-STORABLE_FIELDS = ("logits", "embedding", "frames", "feature_map")
-"""Tensor fields a store can hold; ``attentions`` will be stored as the rollout target, not raw."""
+DERIVED_FIELDS = ("temporal_attention",)
+"""Per-clip targets a method derives from a teacher's outputs (``KDMethod.prepare_teacher``), kept in
+``ModelOutput.extras``: ``temporal_attention`` (N, T_teacher) is Temporal KD's rollout of the classifier token over
+the teacher's time steps, stored instead of the raw attentions (L x (H, N, N) per clip)."""
+STORABLE_FIELDS = ("logits", "embedding", "frames", "feature_map", *DERIVED_FIELDS)
+"""Tensor fields a store can hold; ``attentions`` are stored as the rollout target (see :data:`DERIVED_FIELDS`)."""
 FINGERPRINT_RTOL = 1e-6
 
 
@@ -303,7 +307,10 @@ class TeacherStore:
         return arrays
 
     def _field(self, outputs: Outputs, name: str) -> Tensor:
-        value = outputs.get(name) if isinstance(outputs, Mapping) else getattr(outputs, name)
+        if isinstance(outputs, Mapping):
+            value = outputs.get(name)
+        else:
+            value = outputs.extras.get(name) if name in DERIVED_FIELDS else getattr(outputs, name)
         if not isinstance(value, Tensor):
             raise StoreError(f"the {self.label}'s forward returned no tensor {name!r} (got "
                              f"{type(value).__name__}); the store holds {list(self.fields)}")
@@ -373,7 +380,8 @@ class _SplitReader:
         values = self.read_fields(batch, device)
         return ModelOutput(logits=values.get("logits"), embedding=values.get("embedding"),
                            frames=values.get("frames"), feature_map=values.get("feature_map"),
-                           frame_hop_s=self.frame_hop_s if "frames" in values else None)
+                           frame_hop_s=self.frame_hop_s if "frames" in values else None,
+                           extras={name: values[name] for name in DERIVED_FIELDS if name in values})
 
     def read_fields(self, batch: Batch, device: torch.device | str) -> dict[str, Tensor]:
         missing = [clip for clip in batch.clip_id if clip not in self.row]
