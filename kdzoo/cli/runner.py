@@ -17,8 +17,10 @@ from pathlib import Path
 import lightning.pytorch as pl
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
+from lightning.pytorch.plugins.io import TorchCheckpointIO
 
 from kdzoo.callbacks import PredictionCSVWriter, RunArtifacts
+from kdzoo.checkpoint_io import AtomicCheckpointIO
 from kdzoo.distill.distiller import Distiller
 
 log = logging.getLogger(__name__)
@@ -44,6 +46,13 @@ class KDZooCLI(LightningCLI):
             trainer["logger"] = {"class_path": "lightning.pytorch.loggers.CSVLogger",
                                  "init_args": {"save_dir": str(RUNS_DIR), "name": name}}
         trainer["default_root_dir"] = trainer.get("default_root_dir") or str(RUNS_DIR / name)
+
+    def instantiate_trainer(self, **kwargs) -> pl.Trainer:
+        """Lightning's Trainer, saving checkpoints with :class:`AtomicCheckpointIO` unless a plugin chose another."""
+        trainer = super().instantiate_trainer(**kwargs)
+        if type(trainer.strategy.checkpoint_io) is TorchCheckpointIO:
+            trainer.strategy.checkpoint_io = AtomicCheckpointIO()
+        return trainer
 
     def after_fit(self) -> None:
         artifacts = next((c for c in self.trainer.callbacks if isinstance(c, RunArtifacts)), None)

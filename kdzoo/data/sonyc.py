@@ -540,6 +540,8 @@ class SonycUSTDataModule(pl.LightningDataModule):
         self.test_split: str | None = None
         """``test`` when the annotations have test rows (v2.x), else ``validate`` (v1); set by ``setup``."""
         self._taxonomy: Taxonomy | None = None
+        self._train_generator: torch.Generator | None = None
+        self._restored_generator: Tensor | None = None
 
     # --- static description -------------------------------------------------------------------------------
 
@@ -684,8 +686,24 @@ class SonycUSTDataModule(pl.LightningDataModule):
     # --- loaders ------------------------------------------------------------------------------------------
 
     def train_dataloader(self) -> DataLoader:
+        """Shuffled by a generator seeded with ``seed``, or restored from a checkpoint (see :meth:`state_dict`)."""
         generator = torch.Generator().manual_seed(self.seed)
+        if self._restored_generator is not None:
+            generator.set_state(self._restored_generator)
+        self._train_generator = generator
         return self._loader("train", "fit", shuffle=True, generator=generator)
+
+    def state_dict(self) -> dict:
+        """The shuffling generator's state, which Lightning puts in every checkpoint.
+
+        The generator advances once per epoch, so a run resumed from a checkpoint written after epoch ``e`` must
+        start from the state it had then; a fresh ``manual_seed(seed)`` would replay epoch 0's order.
+        """
+        return {} if self._train_generator is None else {"train_generator": self._train_generator.get_state()}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        """Restore :meth:`state_dict` (Lightning calls it before the resumed run asks for its train loader)."""
+        self._restored_generator = state_dict.get("train_generator")
 
     def val_dataloader(self) -> DataLoader:
         return self._loader("validate", "validate")
