@@ -109,6 +109,7 @@ class RunArtifacts(Callback):
         self.summary = run_summary(pl_module, self.scores, best, student_path)
         self.summary["test_split"] = getattr(trainer.datamodule, "test_split", None)
         self.summary["last_epoch_val_scores"] = last_val
+        self.summary["skipped_clips"] = getattr(trainer.datamodule, "skipped", {})  # skip_bad_clips: file -> why
         self.summary["environment"] = self.environment or run_environment()
         atomic_write_text(run_dir / "summary.json", json.dumps(self.summary, indent=2))
         for logger in trainer.loggers:
