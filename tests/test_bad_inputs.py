@@ -131,3 +131,15 @@ def test_a_recipe_with_unknown_or_unpairable_parts_fails_before_any_data_is_made
         main(["fit", "--config", "recipe.yaml", "--trainer.logger", "false"])
     assert named in str(error.value) + capsys.readouterr().err
     assert not (tmp_path / "never-made").exists()  # refused before the data module made its corpus
+
+
+def test_a_method_reading_attentions_refuses_a_teacher_without_them_at_construction():
+    from kdzoo.distill import Distiller, KDMethod
+
+    class NeedsAttentions(KDMethod):  # what Temporal KD reads from its teacher
+        needs = frozenset({"attentions"})
+
+    with pytest.raises(ValueError, match=r"NeedsAttentions needs \['attentions'\] from the teacher, but cnn_teacher_s "
+                                         r"provides "
+                                         r"only \['embedding', 'feature_map', 'frames', 'logits'\]"):
+        Distiller(kdzoo.create_student("ast_tiny"), kdzoo.create_teacher("cnn_teacher_s"), method=NeedsAttentions())
