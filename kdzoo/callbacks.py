@@ -74,9 +74,9 @@ class RunArtifacts(Callback):
     Why a second Trainer: Lightning forbids ``trainer.test`` inside a hook of the running ``fit``, so at
     ``on_fit_end`` the test split runs on a fresh, quiet Trainer (same device, no logger, no callbacks, no
     progress bar) that loads the best checkpoint (the last weights when no checkpoint was kept). Every rank
-    runs that test (the metrics synchronise across ranks); only rank 0 writes files. ``curves.png`` is drawn
-    from a :class:`~lightning.pytorch.loggers.CSVLogger`'s ``metrics.csv`` (Lightning's default logger
-    when TensorBoard is not installed; the CLI always uses it).
+    runs that test (scores gathered from all ranks, each clip counted once); only rank 0 writes files.
+    ``curves.png`` is drawn from a :class:`~lightning.pytorch.loggers.CSVLogger`'s ``metrics.csv``
+    (Lightning's default logger when TensorBoard is not installed; the CLI always uses it).
 
     Args:
         test: score the test split (skipped when the data module has no ``test_dataloader``).

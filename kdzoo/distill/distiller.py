@@ -45,7 +45,13 @@ class Distiller(pl.LightningModule):
     resampled when the model's rate differs from the data's). Logged: ``train/loss``, ``train/task_loss``,
     ``train/<kd term>``, the same under ``val/``, and validation/test metrics from
     :func:`kdzoo.metrics.build_metrics` (official SONYC-UST micro/macro AUPRC and micro-F1, plus torchmetrics
-    mAP, for multi-label; accuracy for single-label).
+    mAP, for multi-label; accuracy for single-label), computed over the distinct clips of all processes
+    (:class:`~kdzoo.metrics.ClipMetrics`); losses and KD terms are logged with ``sync_dist``.
+
+    A NaN or inf loss raises :class:`NonFiniteLossError` before the optimiser step, naming the step, the term
+    and the batch's clip ids. Checkpoints also hold the random-number generators' states (restored on resume,
+    so a resumed run repeats an uninterrupted one exactly on CPU) and are refused, naming the file, when their
+    weights do not fit this architecture.
 
     Args:
         student: the model being trained (an :class:`~kdzoo.models.base.AudioModel`).
@@ -148,7 +154,7 @@ class Distiller(pl.LightningModule):
 
     # -- checkpoints: exact resume, and a refusal of another architecture's weights -------------------------
     def on_save_checkpoint(self, checkpoint: dict) -> None:
-        """Add the random-number generators' states and the models' shapes to every checkpoint.
+        """Add the random-number generators' states and the architecture's names to every checkpoint.
 
         Lightning restores weights, optimiser, schedulers and loop counters but not the global RNGs; without
         them a resumed run draws other random numbers (SpecAugment masks, dropout) than an uninterrupted one.
@@ -190,7 +196,7 @@ class Distiller(pl.LightningModule):
         kd_terms = self.method(student_out, teacher_out, batch)
         loss = self.task_weight * task_loss + sum(kd_terms.values(), torch.zeros((), device=task_loss.device))
         logged = {"loss": loss, "task_loss": task_loss, **kd_terms}
-        if not torch.isfinite(loss):
+        if not torch.isfinite(loss):  # one device sync per step: the price of stopping at the step that diverged
             raise NonFiniteLossError(self._non_finite_message(logged, batch, stage, batch_idx))
         for key, value in logged.items():  # sync_dist: under DDP every rank logs the mean over all ranks
             self.log(f"{stage}/{key}", value, batch_size=len(batch), on_step=stage == "train", on_epoch=True,
