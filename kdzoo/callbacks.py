@@ -96,6 +96,12 @@ class RunArtifacts(Callback):
             self.environment = run_environment()
             atomic_write_text(run_dir / "environment.json", json.dumps(self.environment, indent=2))
 
+    def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        """Flush the loggers: every row of the finished epochs reaches ``metrics.csv`` before a kill can lose it,
+        so a run resumed from the last epoch's checkpoint continues the file where that checkpoint stands."""
+        for logger in trainer.loggers:
+            logger.save()
+
     def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
         # the last epoch's validation scores, unselected: when test = validate (SONYC-UST v1) the best checkpoint's

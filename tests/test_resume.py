@@ -143,3 +143,12 @@ def test_checkpoints_are_saved_through_the_atomic_write(tmp_path, monkeypatch):
     with pytest.raises(OSError, match="disk full"):
         io.save_checkpoint({"state_dict": {"w": torch.ones(3)}, "epoch": 1}, path)
     assert io.load_checkpoint(path)["epoch"] == 0 and list(tmp_path.iterdir()) == [path]
+
+
+def test_resume_drops_the_metric_rows_logged_after_the_checkpoint(tmp_path):
+    from kdzoo.cli.resume import trim_metrics
+
+    path = tmp_path / "metrics.csv"
+    path.write_text("epoch,step,train/loss_step,val/score\n0,4,0.7,\n0,4,,0.5\n1,9,0.6,\n1,9,,0.55\n2,11,0.4,\n")
+    trim_metrics(path, epoch=1)  # rows of epoch 2 were flushed before the kill; the resumed run logs them again
+    assert path.read_text() == "epoch,step,train/loss_step,val/score\n0,4,0.7,\n0,4,,0.5\n1,9,0.6,\n1,9,,0.55\n"

@@ -13,10 +13,17 @@ loaders cannot restart mid-epoch.
 
 from __future__ import annotations
 
+import csv
+import io
 from pathlib import Path
+
+import torch
+
+from kdzoo.files import atomic_write_text
 
 CONFIG = "config.yaml"
 LAST = Path("checkpoints") / "last.ckpt"
+METRICS = "metrics.csv"
 
 
 def resume_args(args: list[str]) -> list[str]:
@@ -37,6 +44,7 @@ def resume_args(args: list[str]) -> list[str]:
         if not needed.is_file():
             raise SystemExit(f"kdzoo fit --resume: {needed} does not exist; RUN_DIR must be a run folder written by "
                              f"`kdzoo fit` (e.g. checkpoints/runs/kd_demo/version_0) that finished at least one epoch")
+    trim_metrics(run / METRICS, _checkpoint_epoch(run / LAST))
     return ["--config", str(run / CONFIG), "--ckpt_path", str(run / LAST),
             "--trainer.logger.init_args.save_dir", str(run.parent.parent),
             "--trainer.logger.init_args.name", run.parent.name,
@@ -57,3 +65,28 @@ def _pop_resume(args: list[str]) -> tuple[list[str], str | None]:
             rest.append(args[i])
         i += 1
     return rest, run_dir
+
+
+def _checkpoint_epoch(path: Path) -> int:
+    """The epoch a Lightning checkpoint was written in (memory-mapped: the weights are not read)."""
+    return int(torch.load(path, map_location="cpu", mmap=True, weights_only=False)["epoch"])
+
+
+def trim_metrics(path: Path, epoch: int) -> None:
+    """Drop the rows of ``metrics.csv`` logged after ``epoch``: the resumed run logs those epochs again.
+
+    The loggers are flushed at every epoch start (:class:`~kdzoo.callbacks.RunArtifacts`), so the file holds
+    every row up to the checkpoint; rows past it exist only when a mid-epoch flush happened before the kill.
+    """
+    if not path.is_file():
+        return
+    with path.open(newline="") as handle:
+        rows = list(csv.DictReader(handle))
+        header = rows[0].keys() if rows else []
+    kept = [row for row in rows if not row.get("epoch") or float(row["epoch"]) <= epoch]
+    if len(kept) < len(rows):
+        text = io.StringIO()
+        writer = csv.DictWriter(text, fieldnames=list(header), lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(kept)
+        atomic_write_text(path, text.getvalue())
