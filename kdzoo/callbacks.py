@@ -5,19 +5,66 @@ from __future__ import annotations
 import csv
 import json
 import logging
+import os
+import platform
+import subprocess
+import sys
+from importlib import metadata
 from pathlib import Path
 
 import lightning.pytorch as pl
 from lightning.pytorch.callbacks import BasePredictionWriter, Callback
 
-from kdzoo.files import sha256_of
+from kdzoo.files import atomic_write_text, sha256_of
 from kdzoo.plots import plot_run
 
 log = logging.getLogger(__name__)
 
 
+PACKAGES = ("kdzoo", "torch", "torchaudio", "lightning", "torchmetrics", "jsonargparse", "numpy", "soundfile",
+            "onnxruntime")
+"""Packages whose versions every run records (a missing one is recorded as None)."""
+
+
+def run_environment() -> dict:
+    """What a run needs to be repeated: seed, kdzoo's git commit, package versions, Python, machine.
+
+    ``seed`` is the one ``seed_everything`` set (``PL_GLOBAL_SEED``; None when nothing was seeded).
+    ``git_commit`` is the commit of the checkout kdzoo was imported from (None for an installed wheel), and
+    ``git_dirty`` says whether that checkout had uncommitted changes, in which case the commit alone does not
+    give back the code.
+    """
+    seed = os.environ.get("PL_GLOBAL_SEED")
+    commit, dirty = _git_state(Path(__file__).resolve().parent)
+    versions = {}
+    for name in PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    return {"seed": None if seed is None else int(seed), "git_commit": commit, "git_dirty": dirty,
+            "packages": versions, "python": sys.version.split()[0], "platform": platform.platform(),
+            "argv": sys.argv[1:]}
+
+
+def _git_state(folder: Path) -> tuple[str | None, bool | None]:
+    """(HEAD commit, has uncommitted changes) of the git checkout holding ``folder``; (None, None) outside one."""
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=folder, capture_output=True, text=True,
+                                timeout=10, check=True).stdout.strip()
+        status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=folder,
+                                capture_output=True, text=True, timeout=10, check=True).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None, None
+    return commit, bool(status.strip())
+
+
 class RunArtifacts(Callback):
     """At the end of ``fit``: test the best checkpoint, write ``student.pt``, ``summary.json``, ``curves.png``.
+
+    At the start of ``fit`` it writes ``environment.json`` (:func:`run_environment`: seed, git commit, package
+    versions), so even a run that never ends says what ran; ``summary.json`` repeats it. The resolved config is
+    LightningCLI's ``config.yaml`` in the same folder.
 
     ``pl.Trainer(callbacks=[RunArtifacts()])`` gives a Python user what ``kdzoo fit`` leaves in a run
     folder; the CLI adds it to every run. Files go to the run folder (``trainer.log_dir``, else
@@ -27,9 +74,9 @@ class RunArtifacts(Callback):
     Why a second Trainer: Lightning forbids ``trainer.test`` inside a hook of the running ``fit``, so at
     ``on_fit_end`` the test split runs on a fresh, quiet Trainer (same device, no logger, no callbacks, no
     progress bar) that loads the best checkpoint (the last weights when no checkpoint was kept). Every rank
-    runs that test (the metrics synchronise across ranks); only rank 0 writes files. ``curves.png`` is drawn
-    from a :class:`~lightning.pytorch.loggers.CSVLogger`'s ``metrics.csv`` (Lightning's default logger
-    when TensorBoard is not installed; the CLI always uses it).
+    runs that test (scores gathered from all ranks, each clip counted once); only rank 0 writes files.
+    ``curves.png`` is drawn from a :class:`~lightning.pytorch.loggers.CSVLogger`'s ``metrics.csv``
+    (Lightning's default logger when TensorBoard is not installed; the CLI always uses it).
 
     Args:
         test: score the test split (skipped when the data module has no ``test_dataloader``).
@@ -41,6 +88,19 @@ class RunArtifacts(Callback):
         self.scores: dict[str, float] = {}
         self.summary: dict | None = None
         self.curves: Path | None = None
+        self.environment: dict | None = None
+
+    def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        run_dir = Path(trainer.log_dir or trainer.default_root_dir)  # collective under DDP: every rank asks
+        if trainer.is_global_zero:
+            self.environment = run_environment()
+            atomic_write_text(run_dir / "environment.json", json.dumps(self.environment, indent=2))
+
+    def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        """Flush the loggers: every row of the finished epochs reaches ``metrics.csv`` before a kill can lose it,
+        so a run resumed from the last epoch's checkpoint continues the file where that checkpoint stands."""
+        for logger in trainer.loggers:
+            logger.save()
 
     def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
@@ -55,7 +115,9 @@ class RunArtifacts(Callback):
         self.summary = run_summary(pl_module, self.scores, best, student_path)
         self.summary["test_split"] = getattr(trainer.datamodule, "test_split", None)
         self.summary["last_epoch_val_scores"] = last_val
-        (run_dir / "summary.json").write_text(json.dumps(self.summary, indent=2))
+        self.summary["skipped_clips"] = getattr(trainer.datamodule, "skipped", {})  # skip_bad_clips: file -> why
+        self.summary["environment"] = self.environment or run_environment()
+        atomic_write_text(run_dir / "summary.json", json.dumps(self.summary, indent=2))
         for logger in trainer.loggers:
             logger.save()  # flush the last epoch's rows into metrics.csv before drawing them
         if self.plot and (run_dir / "metrics.csv").is_file():

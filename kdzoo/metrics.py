@@ -20,11 +20,12 @@ trapezoids all move the number. `build_metrics` logs both, under different keys.
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any, Literal, TypedDict
 
 import numpy as np
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 from torchmetrics import Metric, MetricCollection
 from torchmetrics.classification import MulticlassAccuracy, MultilabelAveragePrecision
 from torchmetrics.utilities import dim_zero_cat
@@ -255,7 +256,9 @@ class _MultilabelAPFloatTarget(MultilabelAveragePrecision):
         super().update(preds, target)
 
 
-def build_metrics(task: Literal["multilabel", "multiclass"], num_classes: int) -> MetricCollection:
+def build_metrics(
+    task: Literal["multilabel", "multiclass"], num_classes: int, **metric_kwargs: Any
+) -> MetricCollection:
     """The metrics kdzoo logs for a task, as one collection whose ``compute()`` is a flat dict of scalars.
 
     * ``"multilabel"`` (SONYC-UST): ``micro_auprc``, ``macro_auprc``, ``micro_f1`` (the official scores, see
@@ -268,13 +271,14 @@ def build_metrics(task: Literal["multilabel", "multiclass"], num_classes: int) -
     ``update(probs, target)`` takes probabilities (sigmoid or softmax already applied): ``(B, K)`` with float or
     integer multi-hot targets ``(B, K)`` for multilabel, long class ids ``(B,)`` for multiclass. Log
     ``collection.compute()`` (a dict), not the collection object: the UST metric returns several values.
+    ``metric_kwargs`` go to every metric (torchmetrics ``Metric`` options, e.g. ``sync_on_compute=False``).
     """
     if num_classes < 1 or (task == "multiclass" and num_classes < 2):
         raise ValueError(f"num_classes={num_classes} is too small for task {task!r} (need >= 1, multiclass >= 2).")
     if task == "multilabel":
         metrics = {
-            "sonyc_ust": SonycUSTScores(num_labels=num_classes),
-            "mAP": _MultilabelAPFloatTarget(num_labels=num_classes, average="macro"),
+            "sonyc_ust": SonycUSTScores(num_labels=num_classes, **metric_kwargs),
+            "mAP": _MultilabelAPFloatTarget(num_labels=num_classes, average="macro", **metric_kwargs),
         }
         # Both metrics keep states named preds/target holding equal values; compute groups would then share one
         # copy between them, with the dtype of whichever updated first. Keep them apart.
@@ -282,8 +286,88 @@ def build_metrics(task: Literal["multilabel", "multiclass"], num_classes: int) -
     if task == "multiclass":
         return MetricCollection(
             {
-                "accuracy": MulticlassAccuracy(num_classes=num_classes, average="micro"),
-                "macro_accuracy": MulticlassAccuracy(num_classes=num_classes, average="macro"),
+                "accuracy": MulticlassAccuracy(num_classes=num_classes, average="micro", **metric_kwargs),
+                "macro_accuracy": MulticlassAccuracy(num_classes=num_classes, average="macro", **metric_kwargs),
             }
         )
     raise ValueError(f"Unknown task {task!r}; use 'multilabel' (SONYC-UST) or 'multiclass' (Speech Commands).")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# one row per clip across processes
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def clip_key(clip_id: str) -> int:
+    """A signed 64-bit integer for a clip id (blake2b of its UTF-8 bytes): clip ids travel between processes as
+    tensors, and strings cannot. Two distinct ids of a split collide with probability about N^2 / 2^64."""
+    return int.from_bytes(hashlib.blake2b(clip_id.encode("utf-8"), digest_size=8).digest(), "little", signed=True)
+
+
+class ClipPredictions(Metric):
+    """Every clip's prediction and target, gathered from all processes, one row per clip id.
+
+    Why: under DDP Lightning's ``DistributedSampler`` pads the evaluation set to a multiple of the number of
+    processes by repeating clips, and a test run by every rank on the whole split sees each clip once per rank.
+    Scores computed on such rows count some clips twice. Here rows are keyed by :func:`clip_key` and
+    ``compute()`` keeps the first row of each key, ordered by key, so the score is the one a single process
+    gets on the same clips.
+    """
+
+    full_state_update = False
+    keys: list[Tensor]
+    preds: list[Tensor]
+    target: list[Tensor]
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.add_state("keys", default=[], dist_reduce_fx="cat")
+        self.add_state("preds", default=[], dist_reduce_fx="cat")
+        self.add_state("target", default=[], dist_reduce_fx="cat")
+
+    def update(self, clip_ids: list[str], preds: Tensor, target: Tensor) -> None:
+        """clip_ids: B ids; preds: ``(B, K)``; target: ``(B, K)`` multi-hot or ``(B,)`` class ids."""
+        if len(clip_ids) != preds.shape[0] or target.shape[0] != preds.shape[0]:
+            raise ValueError(f"ClipPredictions: {len(clip_ids)} clip ids, {preds.shape[0]} predictions and "
+                             f"{target.shape[0]} targets; pass one of each per clip")
+        self.keys.append(torch.tensor([clip_key(c) for c in clip_ids], dtype=torch.int64, device=preds.device))
+        self.preds.append(preds.detach())
+        self.target.append(target.detach())
+
+    def compute(self) -> tuple[Tensor, Tensor, Tensor]:
+        """``(keys (N,), preds (N, K), target (N, ...))`` over distinct clips, sorted by key."""
+        if isinstance(self.keys, list) and not self.keys:
+            raise ValueError("ClipPredictions.compute() called before any update(); feed at least one batch.")
+        keys, preds, target = (dim_zero_cat(x) for x in (self.keys, self.preds, self.target))
+        order = torch.argsort(keys, stable=True)
+        keys, preds, target = keys[order], preds[order], target[order]
+        first = torch.ones_like(keys, dtype=torch.bool)
+        first[1:] = keys[1:] != keys[:-1]
+        return keys[first], preds[first], target[first]
+
+
+class ClipMetrics(nn.Module):
+    """:func:`build_metrics` over the distinct clips of all processes (see :class:`ClipPredictions`).
+
+    ``update(clip_ids, probs, target)`` per batch, ``compute()`` once per epoch (a flat dict of scalars, equal on
+    every rank), ``reset()`` after. The scores are computed locally from the gathered rows, so the inner metrics
+    do not synchronise a second time.
+    """
+
+    def __init__(self, task: Literal["multilabel", "multiclass"], num_classes: int) -> None:
+        super().__init__()
+        self.rows = ClipPredictions()
+        self.scores = build_metrics(task, num_classes, sync_on_compute=False)
+
+    def update(self, clip_ids: list[str], preds: Tensor, target: Tensor) -> None:
+        self.rows.update(clip_ids, preds, target)
+
+    def compute(self) -> dict[str, Tensor]:
+        _, preds, target = self.rows.compute()
+        self.scores.reset()
+        self.scores.update(preds, target)
+        return self.scores.compute()
+
+    def reset(self) -> None:
+        self.rows.reset()
+        self.scores.reset()

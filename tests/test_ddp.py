@@ -28,10 +28,10 @@ from kdzoo.data.synth import synth_ust
 SOURCE_ROOT = Path(__file__).resolve().parents[1]
 RUN_TIMEOUT_S = 420  # a run takes ~20 s on 2 idle cores, minutes on overloaded ones; a hang must still end
 FAIL_FAST_S = 60  # from the failure to the end of every rank: seconds (a hang would be the 30 min PG timeout)
-DDP_FIT = ["fit", "--recipe", "scratch_demo", "--data.init_args.clips", "12", "--data.init_args.test_clips", "0",
+DDP_FIT = ["fit", "--recipe", "scratch_demo", "--data.init_args.clips", "15", "--data.init_args.test_clips", "0",
            "--data.init_args.clip_seconds", "2.0",
-           "--data.init_args.batch_size", "2", "--trainer.max_epochs", "1", "--trainer.limit_val_batches", "1",
-           "--trainer.limit_test_batches", "1", "--trainer.enable_progress_bar", "false",
+           "--data.init_args.batch_size", "2", "--trainer.max_epochs", "1", "--trainer.limit_test_batches", "1",
+           "--trainer.enable_progress_bar", "false",
            "--trainer.enable_model_summary", "false", "--trainer.accelerator", "cpu", "--trainer.devices", "2",
            "--trainer.strategy", "ddp", "--trainer.callbacks+=ddp_probe.RankProbe"]
 
@@ -39,8 +39,17 @@ DDP_FIT = ["fit", "--recipe", "scratch_demo", "--data.init_args.clips", "12", "-
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("corpus") / "synth-ust"
-    synth_ust(root, clips=12, clip_seconds=2.0, speech="formant", workers=1, progress=False)
+    synth_ust(root, clips=15, clip_seconds=2.0, speech="formant", workers=1, progress=False)
     return root
+
+
+@pytest.fixture(scope="module")
+def ddp_run(corpus, tmp_path_factory) -> tuple[Path, str]:
+    """One two-process fit shared by the tests that read what it left: (its folder, its output)."""
+    folder = tmp_path_factory.mktemp("ddp")
+    code, output, _ = kdzoo_fit_ddp(corpus, folder)
+    assert code == 0, output[-4000:]
+    return folder, output
 
 
 def kdzoo_fit_ddp(corpus: Path, run_dir: Path, fail_rank: int | None = None) -> tuple[int, str, float]:
@@ -72,19 +81,18 @@ def kdzoo_fit_ddp(corpus: Path, run_dir: Path, fail_rank: int | None = None) -> 
     return proc.returncode, output, time.time()
 
 
-def test_every_rank_runs_the_same_fit_and_rank_zero_writes_the_run(corpus, tmp_path):
-    code, output, _ = kdzoo_fit_ddp(corpus, tmp_path)
-    assert code == 0, output[-4000:]
+def test_every_rank_runs_the_same_fit_and_rank_zero_writes_the_run(corpus, ddp_run):
+    tmp_path, output = ddp_run
     ranks = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1)]
     assert [(r["rank"], r["world_size"]) for r in ranks] == [(0, 2), (1, 2)]
     assert ranks[1]["local_rank_env"] == "1"  # rank 1 is the process Lightning started
     recipe = str(find_recipe("scratch_demo"))
     assert ranks[0]["argv"] == ranks[1]["argv"] == ["fit", "--config", recipe, *DDP_FIT[3:],
                                                      "--data.init_args.root", str(corpus)]
-    # the distributed sampler gave each rank half of the 10 training clips: no clip dropped or seen twice
+    # the distributed sampler gave each rank half of the 12 training clips: no clip dropped or seen twice
     annotations = pd.read_csv(corpus / "annotations.csv")
     train = set(annotations.query("split == 'train'").audio_filename)
-    assert len(train) == 10 and len(ranks[0]["clips"]) == len(ranks[1]["clips"]) == 5
+    assert len(train) == 12 and len(ranks[0]["clips"]) == len(ranks[1]["clips"]) == 6
     assert set(ranks[0]["clips"]) | set(ranks[1]["clips"]) == train
     run = tmp_path / "checkpoints" / "runs" / "scratch_demo" / "version_0"
     summary = json.loads((run / "summary.json").read_text())
@@ -92,6 +100,28 @@ def test_every_rank_runs_the_same_fit_and_rank_zero_writes_the_run(corpus, tmp_p
     assert Path(summary["student_weights"]) == Path("checkpoints/runs/scratch_demo/version_0/student.pt")
     assert (run / "student.pt").is_file() and (run / "checkpoints" / "last.ckpt").is_file()
     assert output.count("student weights:") == 1  # rank 0 alone writes and prints the summary
+
+
+def test_the_validation_score_equals_one_process_scoring_the_same_weights(corpus, ddp_run, monkeypatch):
+    """3 validation clips on 2 ranks: the sampler pads them to 4 (one clip twice); the score counts each once."""
+    folder, _ = ddp_run
+    ranks = [json.loads((folder / f"rank{r}.json").read_text()) for r in (0, 1)]
+    seen = ranks[0]["val_clips"] + ranks[1]["val_clips"]
+    assert len(seen) == 4 and len(set(seen)) == 3  # a duplicate was really there to be removed
+    # logged with sync_dist: both ranks hold the mean over all ranks, not each its own clips' value
+    for key in ("train/task_loss_epoch", "train/loss_epoch", "val/task_loss", "val/micro_auprc"):
+        assert ranks[0]["metrics"][key] == ranks[1]["metrics"][key], key
+    run = folder / "checkpoints" / "runs" / "scratch_demo" / "version_0"
+    ddp_scores = json.loads((run / "summary.json").read_text())["last_epoch_val_scores"]
+    monkeypatch.chdir(folder)
+    monkeypatch.setenv("KDZOO_PROBE_DIR", str(folder))
+    monkeypatch.syspath_prepend(str(Path(__file__).parent))
+    single = runner.run_lightning("validate", [
+        "--config", str(run / "config.yaml"), "--ckpt_path", str(run / "checkpoints" / "last.ckpt"),
+        "--trainer.devices", "1", "--trainer.strategy", "auto", "--name", "single"])
+    one = {k: float(v) for k, v in single.trainer.callback_metrics.items()}
+    for key in ("val/micro_auprc", "val/macro_auprc", "val/micro_f1", "val/mAP"):
+        assert ddp_scores[key] == pytest.approx(one[key], abs=1e-6), key
 
 
 @pytest.mark.parametrize("fail_rank", [1, 0])

@@ -22,6 +22,7 @@ Knowledge distillation for small on-device audio models.
 
 commands:
   fit        train a student (or a teacher) from a recipe:  kdzoo fit --recipe kd_demo
+             resume a killed run from its last epoch:         kdzoo fit --resume checkpoints/runs/kd_demo/version_0
   validate   score a checkpoint on the validation split:     kdzoo validate --recipe kd_demo --ckpt_path X
   test       score a checkpoint on the test split
   predict    write predictions with a checkpoint, or tag audio files with an exported student:
@@ -52,11 +53,12 @@ def main(argv: list[str] | None = None) -> int:
     if command == "predict" and "--student" in rest:
         return _predict_student_command(rest)
     if command in LIGHTNING_COMMANDS:
+        from kdzoo.cli.resume import resume_args
         from kdzoo.cli.runner import run_lightning
         from kdzoo.edge.budget import OverBudget
 
         try:
-            run_lightning(command, expand_recipe(rest))
+            run_lightning(command, expand_recipe(resume_args(rest) if command == "fit" else rest))
         except OverBudget as error:  # a recipe's budget: a message, not a traceback
             print(f"kdzoo {command}: {error}", file=sys.stderr)
             return 2

@@ -18,8 +18,10 @@ from pathlib import Path
 import lightning.pytorch as pl
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
+from lightning.pytorch.plugins.io import TorchCheckpointIO
 
 from kdzoo.callbacks import PredictionCSVWriter, RunArtifacts
+from kdzoo.checkpoint_io import AtomicCheckpointIO
 from kdzoo.distill.distiller import Distiller
 from kdzoo.edge.budget import Budget, check_budget
 
@@ -55,6 +57,13 @@ class KDZooCLI(LightningCLI):
         if budget is not None and any(v is not None for v in vars(budget).values()):
             variant = getattr(self.model.student, "variant", None) or {}
             check_budget(self.model.student, budget, variant.get("name", type(self.model.student).__name__))
+
+    def instantiate_trainer(self, **kwargs) -> pl.Trainer:
+        """Lightning's Trainer, saving checkpoints with :class:`AtomicCheckpointIO` unless a plugin chose another."""
+        trainer = super().instantiate_trainer(**kwargs)
+        if type(trainer.strategy.checkpoint_io) is TorchCheckpointIO:
+            trainer.strategy.checkpoint_io = AtomicCheckpointIO()
+        return trainer
 
     def after_fit(self) -> None:
         artifacts = next((c for c in self.trainer.callbacks if isinstance(c, RunArtifacts)), None)

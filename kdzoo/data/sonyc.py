@@ -28,6 +28,7 @@ Layout read under ``root`` (what the Zenodo archives unpack to, see :mod:`kdzoo.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -45,6 +46,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from kdzoo.data.audio import fit_length, load_audio, probe_audio, resample
 from kdzoo.data.cache import WaveformCache, build_cache, cache_key, open_cache
+from kdzoo.files import atomic_write_text
 from kdzoo.types import Batch, Task
 
 log = logging.getLogger(__name__)
@@ -203,6 +205,12 @@ def load_annotations(annotations_csv: str | Path, taxonomy: Taxonomy | None = No
         raise ValueError(
             f"{path}: {len(missing)} required column(s) missing: {missing}; this is not a SONYC-UST annotations.csv "
             "(or its taxonomy differs from the one given)"
+        )
+    unknown = [column for column in frame.columns if column.endswith("_presence") and column not in presence]
+    if unknown:
+        raise ValueError(
+            f"{path}: {len(unknown)} label column(s) not in the taxonomy: {unknown[:MAX_LISTED]}; put the corpus's "
+            f"own {TAXONOMY_FILENAME} next to the annotations, or remove the columns"
         )
     frame["annotator_id"] = _as_numbers(frame, "annotator_id", path).astype(int)
     for column in presence:
@@ -422,8 +430,9 @@ class SonycClips(Dataset):
     """Clips of one split as dicts ``{"waveform": (T,), "target": (K,), "clip_id": str, "sample_rate": int}``.
 
     ``waveforms`` is where decoded clips live: an (N, T) float32 tensor in RAM, a :class:`WaveformCache` on
-    disk, or ``None`` to decode each item on access. Eval clips (no annotations) have NaN targets, so scoring
-    them by mistake fails in the metric instead of giving a number.
+    disk, or ``None`` to decode each item on access; ``rows[i]`` is clip ``i``'s row in it (default: ``i``; a
+    cache keeps rows for skipped clips). Eval clips (no annotations) have NaN targets, so scoring them by
+    mistake fails in the metric instead of giving a number.
     """
 
     def __init__(
@@ -433,8 +442,10 @@ class SonycClips(Dataset):
         sample_rate: int,
         num_samples: int,
         waveforms: Tensor | WaveformCache | None = None,
+        rows: list[int] | None = None,
     ) -> None:
         self.paths = paths
+        self.rows = rows
         self.targets = torch.as_tensor(targets, dtype=torch.float32)
         self.sample_rate = sample_rate
         self.num_samples = num_samples
@@ -445,7 +456,7 @@ class SonycClips(Dataset):
 
     def __getitem__(self, index: int) -> dict:
         if self.waveforms is not None:
-            waveform = self.waveforms[index]
+            waveform = self.waveforms[index if self.rows is None else self.rows[index]]
         else:
             waveform, _ = load_audio(self.paths[index], self.sample_rate, self.num_samples)
         return {
@@ -468,7 +479,10 @@ class SonycUSTDataModule(pl.LightningDataModule):
 
     ``setup`` validates the whole split before training starts and reports every bad file at once (up to 10
     names): missing root / annotations (with the download command), missing audio (with the folders
-    searched), and unreadable, truncated, empty, too-short or NaN audio.
+    searched), and unreadable, truncated, empty, too-short or NaN audio. With ``skip_bad_clips=True`` the
+    unreadable clips are left out instead, counted in a warning and listed in :attr:`skipped` (``kdzoo fit`` copies
+    it into ``summary.json``). Multi-channel files are averaged to mono; files recorded below ``sample_rate``
+    are upsampled, with a warning naming them (upsampling cannot bring back the band they never held).
 
     Args:
         root: corpus folder (layout in the module docstring).
@@ -491,6 +505,10 @@ class SonycUSTDataModule(pl.LightningDataModule):
         predict_split: the split ``predict`` runs on: ``None`` (the test split), ``"eval"`` (``audio-eval/``), or
             any split of the annotations.
         cache_dir: folder of the ``preload="cache"`` files; default ``<root>/.kdzoo-cache``.
+        skip_bad_clips: leave unreadable clips (corrupt, truncated, empty, too short, NaN/inf samples) out of
+            their split instead of stopping; off by default, so that a damaged corpus is noticed. Missing files
+            still stop ``setup`` (a partial download), and with ``preload=False`` only headers are checked up
+            front, so NaN samples still stop the run when the clip is loaded.
     """
 
     def __init__(
@@ -508,6 +526,7 @@ class SonycUSTDataModule(pl.LightningDataModule):
         aggregation: Aggregation | None = None,
         predict_split: str | None = None,
         cache_dir: str | None = None,
+        skip_bad_clips: bool = False,
     ) -> None:
         super().__init__()
         if version not in (1, 2):
@@ -536,10 +555,15 @@ class SonycUSTDataModule(pl.LightningDataModule):
         self.aggregation: Aggregation = aggregation or default_aggregation(version)
         self.predict_split = predict_split
         self.cache_dir = Path(cache_dir) if cache_dir else self.root / CACHE_DIRNAME
+        self.skip_bad_clips = skip_bad_clips
+        self.skipped: dict[str, dict[str, str]] = {}
+        """Per split, the clips ``skip_bad_clips`` left out: file name -> why."""
         self.datasets: dict[str, SonycClips] = {}
         self.test_split: str | None = None
         """``test`` when the annotations have test rows (v2.x), else ``validate`` (v1); set by ``setup``."""
         self._taxonomy: Taxonomy | None = None
+        self._train_generator: torch.Generator | None = None
+        self._restored_generator: Tensor | None = None
 
     # --- static description -------------------------------------------------------------------------------
 
@@ -612,24 +636,43 @@ class SonycUSTDataModule(pl.LightningDataModule):
             )
             paths = find_audio(self.root, split, filenames)
         if self.preload == "cache":
-            waveforms = self._cached(paths, split)
+            waveforms, errors = self._cached(paths, split)
         elif self.preload == "memory":
             waveforms = torch.zeros(len(paths), self.num_samples)
-            self._decode_all(paths, split, lambda indices, batch: waveforms.__setitem__(indices, batch))
+            errors = self._decode_all(paths, split, lambda indices, batch: waveforms.__setitem__(indices, batch))
         else:
-            waveforms = self._probe_all(paths, split)
-        log.info("SONYC-UST %s: %d clips, %d classes (%s)", split, len(paths), targets.shape[1], self.level)
-        return SonycClips(paths, targets, self.sample_rate, self.num_samples, waveforms)
+            waveforms, errors = None, self._probe_all(paths, split)
+        kept = self._drop_bad(paths, errors, split)
+        log.info("SONYC-UST %s: %d clips, %d classes (%s)", split, len(kept), targets.shape[1], self.level)
+        return SonycClips([paths[i] for i in kept], targets[kept], self.sample_rate, self.num_samples, waveforms,
+                          rows=kept if len(kept) < len(paths) else None)
 
-    def _cached(self, paths: list[Path], split: str) -> WaveformCache:
-        """The split's decoded clips from the disk cache, decoding them into it first if it is missing or stale."""
+    def _drop_bad(self, paths: list[Path], errors: dict[str, str], split: str) -> list[int]:
+        """Indices of the clips to keep: all, or (``skip_bad_clips``) all but ``errors``; else raise on errors."""
+        if errors and not self.skip_bad_clips:
+            _raise_bad_audio(errors, split)
+        if errors:
+            self.skipped[split] = dict(errors)
+            log.warning("SONYC-UST %s: skipping %d unreadable clip(s) of %d (skip_bad_clips=True): %s", split,
+                        len(errors), len(paths), _list_some(list(errors)))
+            if len(errors) == len(paths):
+                raise ValueError(f"every '{split}' clip is unreadable ({len(paths)} files); the first: "
+                                 f"{next(iter(errors.values()))}")
+        return [i for i, path in enumerate(paths) if path.name not in errors]
+
+    def _cached(self, paths: list[Path], split: str) -> tuple[WaveformCache, dict[str, str]]:
+        """The split's decoded clips from the disk cache, decoding them into it first if it is missing or stale,
+        and the clips that could not be decoded (only ever non-empty with ``skip_bad_clips``: their rows are
+        zeros, listed in a ``.bad.json`` file written before the cache, so a reader of the cache always finds it).
+        """
         shape = (len(paths), self.num_samples)
         key = cache_key(paths, self.sample_rate, self.num_samples)
         path = self.cache_dir / f"{split}-{self.sample_rate}hz-{key}.npy"
+        bad_list = path.with_suffix(".bad.json")
         cache = open_cache(path, shape)
         if cache is not None:
             log.info("SONYC-UST %s: reading decoded clips from %s", split, path)
-            return cache
+            return cache, json.loads(bad_list.read_text()) if bad_list.is_file() else {}
         try:
             self.cache_dir.mkdir(parents=True, exist_ok=True)
         except OSError as error:
@@ -638,16 +681,26 @@ class SonycUSTDataModule(pl.LightningDataModule):
                 "cache_dir=<a writable folder> or preload='memory'"
             ) from error
         log.info("SONYC-UST %s: decoding %d clips once into %s", split, len(paths), path)
-        return build_cache(path, shape, lambda store: self._decode_all(paths, split, _as_numpy(store)))
+        errors: dict[str, str] = {}
 
-    def _decode_all(self, paths: list[Path], split: str, store: Callable[[list[int], Tensor], None]) -> None:
-        """Decode every clip and pass them to ``store(indices, (n, T) float32)``, then raise on any failure.
+        def fill(store: Callable[[list[int], np.ndarray], None]) -> None:
+            errors.update(self._decode_all(paths, split, _as_numpy(store)))
+            if errors and not self.skip_bad_clips:
+                _raise_bad_audio(errors, split)  # before the cache is moved into place: no cache of a bad split
+            if errors:
+                atomic_write_text(bad_list, json.dumps(errors, indent=1))
+
+        return build_cache(path, shape, fill), errors
+
+    def _decode_all(self, paths: list[Path], split: str, store: Callable[[list[int], Tensor], None]) -> dict[str, str]:
+        """Decode every clip and pass them to ``store(indices, (n, T) float32)``; return the failures by file name.
 
         Clips are resampled in batches of equal rate and length (all of SONYC-UST is 10 s at 44.1 kHz):
         one batched resampling call is several times faster per clip than one call per clip. At most
         ``RESAMPLE_BATCH`` clips per (rate, length) group are held at a time.
         """
         errors: dict[str, str] = {}
+        rates: dict[str, int] = {}
         pending: dict[tuple[int, int], list[tuple[int, Tensor]]] = {}
         for index, path in enumerate(_progress(paths, f"decoding SONYC-UST {split}")):
             try:
@@ -659,9 +712,19 @@ class SonycUSTDataModule(pl.LightningDataModule):
             group.append((index, waveform))
             if len(group) == RESAMPLE_BATCH:
                 self._resample_into(store, group, rate)
+            rates[path.name] = rate
         for (rate, _), group in pending.items():
             self._resample_into(store, group, rate)
-        _raise_bad_audio(errors, split)
+        self._warn_low_rates(rates, split)
+        return errors
+
+    def _warn_low_rates(self, rates: dict[str, int], split: str) -> None:
+        """Warn, naming them, about clips recorded below ``sample_rate`` (``rates``: file name -> rate)."""
+        low = {name: rate for name, rate in rates.items() if rate < self.sample_rate}
+        if low:
+            named = _list_some([f"{name} ({rate} Hz)" for name, rate in low.items()])
+            log.warning("SONYC-UST %s: %d clip(s) recorded below sample_rate=%d Hz are upsampled and hold nothing "
+                        "above half their own rate: %s", split, len(low), self.sample_rate, named)
 
     def _resample_into(self, store: Callable[[list[int], Tensor], None], group: list[tuple[int, Tensor]],
                        rate: int) -> None:
@@ -671,21 +734,39 @@ class SonycUSTDataModule(pl.LightningDataModule):
             store([index for index, _ in group], fit_length(batch, self.num_samples))
             group.clear()
 
-    def _probe_all(self, paths: list[Path], split: str) -> None:
-        """Header-only validation of every clip (no decoding), collecting all failures before raising."""
+    def _probe_all(self, paths: list[Path], split: str) -> dict[str, str]:
+        """Header-only validation of every clip (no decoding); the failures by file name."""
         errors: dict[str, str] = {}
+        rates: dict[str, int] = {}
         for path in _progress(paths, f"checking SONYC-UST {split}"):
             try:
-                probe_audio(path, self.min_seconds)
+                rates[path.name] = probe_audio(path, self.min_seconds)[1]
             except ValueError as error:
                 errors[path.name] = str(error)
-        _raise_bad_audio(errors, split)
+        self._warn_low_rates(rates, split)
+        return errors
 
     # --- loaders ------------------------------------------------------------------------------------------
 
     def train_dataloader(self) -> DataLoader:
+        """Shuffled by a generator seeded with ``seed``, or restored from a checkpoint (see :meth:`state_dict`)."""
         generator = torch.Generator().manual_seed(self.seed)
+        if self._restored_generator is not None:
+            generator.set_state(self._restored_generator)
+        self._train_generator = generator
         return self._loader("train", "fit", shuffle=True, generator=generator)
+
+    def state_dict(self) -> dict:
+        """The shuffling generator's state, which Lightning puts in every checkpoint.
+
+        The generator advances once per epoch, so a run resumed from a checkpoint written after epoch ``e`` must
+        start from the state it had then; a fresh ``manual_seed(seed)`` would replay epoch 0's order.
+        """
+        return {} if self._train_generator is None else {"train_generator": self._train_generator.get_state()}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        """Restore :meth:`state_dict` (Lightning calls it before the resumed run asks for its train loader)."""
+        self._restored_generator = state_dict.get("train_generator")
 
     def val_dataloader(self) -> DataLoader:
         return self._loader("validate", "validate")

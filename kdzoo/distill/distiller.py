@@ -8,11 +8,13 @@ live here once.
 from __future__ import annotations
 
 import logging
+import random
 import warnings
 from pathlib import Path
 from typing import Literal
 
 import lightning.pytorch as pl
+import numpy as np
 import torch
 import torch.nn.functional as F
 from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
@@ -22,7 +24,7 @@ from kdzoo.distill.method import KDMethod
 from kdzoo.distill.scratch import Scratch
 from kdzoo.distill.store import FEATURES, STORABLE_FIELDS, TeacherStore, data_config
 from kdzoo.dsp import resample
-from kdzoo.metrics import build_metrics
+from kdzoo.metrics import ClipMetrics
 from kdzoo.models.student_file import save_student
 from kdzoo.models.teacher import FrozenTeacher, frontend_config
 from kdzoo.types import Batch, ModelOutput, Task
@@ -43,7 +45,13 @@ class Distiller(pl.LightningModule):
     resampled when the model's rate differs from the data's). Logged: ``train/loss``, ``train/task_loss``,
     ``train/<kd term>``, the same under ``val/``, and validation/test metrics from
     :func:`kdzoo.metrics.build_metrics` (official SONYC-UST micro/macro AUPRC and micro-F1, plus torchmetrics
-    mAP, for multi-label; accuracy for single-label).
+    mAP, for multi-label; accuracy for single-label), computed over the distinct clips of all processes
+    (:class:`~kdzoo.metrics.ClipMetrics`); losses and KD terms are logged with ``sync_dist``.
+
+    A NaN or inf loss raises :class:`NonFiniteLossError` before the optimiser step, naming the step, the term
+    and the batch's clip ids. Checkpoints also hold the random-number generators' states (restored on resume,
+    so a resumed run repeats an uninterrupted one exactly on CPU) and are refused, naming the file, when their
+    weights do not fit this architecture.
 
     Args:
         student: the model being trained (an :class:`~kdzoo.models.base.AudioModel`).
@@ -93,8 +101,8 @@ class Distiller(pl.LightningModule):
             raise ValueError(f"the data has {self.num_classes} classes but the student predicts {student.num_classes}")
         self.task_weight = task_weight
         self.optimizer_factory, self.scheduler_factory, self.monitor = optimizer, scheduler, monitor
-        self.val_metrics = build_metrics(task, self.num_classes)
-        self.test_metrics = build_metrics(task, self.num_classes)
+        self.val_metrics = ClipMetrics(task, self.num_classes)
+        self.test_metrics = ClipMetrics(task, self.num_classes)
         self.cache_student_features, self.student_features_dtype = cache_student_features, student_features_dtype
         self.student_features_dir = student_features_dir
         if cache_student_features:
@@ -121,17 +129,18 @@ class Distiller(pl.LightningModule):
 
     # -- training ----------------------------------------------------------------------------------------
     def training_step(self, batch: Batch, batch_idx: int) -> Tensor:
-        loss, _ = self._step(batch, "train")
+        loss, _ = self._step(batch, "train", batch_idx)
         return loss
 
     def validation_step(self, batch: Batch, batch_idx: int) -> None:
-        _, student_out = self._step(batch, "val")
-        self.val_metrics.update(self.probabilities(student_out.logits), batch.target)
+        _, student_out = self._step(batch, "val", batch_idx)
+        self.val_metrics.update(batch.clip_id, self.probabilities(student_out.logits), batch.target)
 
     def test_step(self, batch: Batch, batch_idx: int) -> None:
         student_out = self(batch.waveform, batch.sample_rate)
-        self.log("test/task_loss", self.task_loss(student_out.logits, batch.target), batch_size=len(batch))
-        self.test_metrics.update(self.probabilities(student_out.logits), batch.target)
+        self.log("test/task_loss", self.task_loss(student_out.logits, batch.target), batch_size=len(batch),
+                 sync_dist=True)
+        self.test_metrics.update(batch.clip_id, self.probabilities(student_out.logits), batch.target)
 
     def predict_step(self, batch: Batch, batch_idx: int) -> dict:
         logits = self(batch.waveform, batch.sample_rate).logits
@@ -142,6 +151,29 @@ class Distiller(pl.LightningModule):
 
     def on_test_epoch_end(self) -> None:
         self._log_metrics(self.test_metrics, "test")
+
+    # -- checkpoints: exact resume, and a refusal of another architecture's weights -------------------------
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        """Add the random-number generators' states and the architecture's names to every checkpoint.
+
+        Lightning restores weights, optimiser, schedulers and loop counters but not the global RNGs; without
+        them a resumed run draws other random numbers (SpecAugment masks, dropout) than an uninterrupted one.
+        """
+        checkpoint["kdzoo"] = {"rng": rng_states(), "architecture": self._architecture()}
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        """Refuse a checkpoint of another architecture (naming the file), then restore the RNG states."""
+        source = getattr(self._trainer, "ckpt_path", None) if self._trainer is not None else None
+        check_architecture(checkpoint.get("state_dict", {}), self.state_dict(), source or "the checkpoint",
+                           checkpoint.get("kdzoo", {}).get("architecture"), self._architecture())
+        if "rng" in checkpoint.get("kdzoo", {}):
+            set_rng_states(checkpoint["kdzoo"]["rng"])
+
+    def _architecture(self) -> dict:
+        variant = getattr(self.student, "variant", None)
+        return {"student": variant["name"] if variant else type(self.student).__name__,
+                "method": type(self.method).__name__,
+                "teacher": None if self.teacher is None else type(self.teacher.model).__name__}
 
     def configure_optimizers(self):
         params = [p for p in [*self.student.parameters(), *self.method.parameters()] if p.requires_grad]
@@ -157,17 +189,28 @@ class Distiller(pl.LightningModule):
             return F.binary_cross_entropy_with_logits(logits, target.float())
         return F.cross_entropy(logits, target.long())
 
-    def _step(self, batch: Batch, stage: str) -> tuple[Tensor, ModelOutput]:
+    def _step(self, batch: Batch, stage: str, batch_idx: int = 0) -> tuple[Tensor, ModelOutput]:
         student_out = self._student_outputs(batch, stage)
         teacher_out = self._teacher_outputs(batch, stage)
         task_loss = self.task_loss(student_out.logits, batch.target)
         kd_terms = self.method(student_out, teacher_out, batch)
         loss = self.task_weight * task_loss + sum(kd_terms.values(), torch.zeros((), device=task_loss.device))
         logged = {"loss": loss, "task_loss": task_loss, **kd_terms}
-        for key, value in logged.items():
+        if not torch.isfinite(loss):  # one device sync per step: the price of stopping at the step that diverged
+            raise NonFiniteLossError(self._non_finite_message(logged, batch, stage, batch_idx))
+        for key, value in logged.items():  # sync_dist: under DDP every rank logs the mean over all ranks
             self.log(f"{stage}/{key}", value, batch_size=len(batch), on_step=stage == "train", on_epoch=True,
-                     prog_bar=stage == "val" and key == "loss")
+                     prog_bar=stage == "val" and key == "loss", sync_dist=True)
         return loss, student_out
+
+    def _non_finite_message(self, logged: dict[str, Tensor], batch: Batch, stage: str, batch_idx: int) -> str:
+        bad = [f"{key} = {value.item()}" for key, value in logged.items()
+               if key != "loss" and not torch.isfinite(value)]
+        where = (f"training step {self.global_step} (epoch {self.current_epoch}, batch {batch_idx})" if stage == "train"
+                 else f"{stage} batch {batch_idx} (after training step {self.global_step})")
+        return (f"non-finite loss at {where}: {', '.join(bad) or 'loss = ' + str(logged['loss'].item())}; "
+                f"the batch's clips: {', '.join(map(str, batch.clip_id))}. Lower the learning rate or a term's "
+                f"weight, or check these clips' audio and the teacher's outputs for them")
 
     def _student_outputs(self, batch: Batch, stage: str) -> ModelOutput:
         """The student's outputs: from its stored front-end features when ``cache_student_features``, else audio."""
@@ -281,7 +324,7 @@ class Distiller(pl.LightningModule):
     def _at_rate(waveform: Tensor, sample_rate: int, target_rate: int) -> Tensor:
         return waveform if sample_rate == target_rate else resample(waveform, sample_rate, target_rate)
 
-    def _log_metrics(self, metrics, stage: str) -> None:
+    def _log_metrics(self, metrics: ClipMetrics, stage: str) -> None:
         values = metrics.compute()
         # One name for "the number to select checkpoints by", whatever the task.
         values["score"] = values["micro_auprc"] if self.task == "multilabel" else values["accuracy"]
@@ -303,6 +346,56 @@ class Distiller(pl.LightningModule):
             datamodule = getattr(self._trainer, "datamodule", None) if self._trainer is not None else None
             class_names = getattr(datamodule, "class_names", None)
         return save_student(self.student, path, class_names=class_names, task=self.task, **meta)
+
+
+class NonFiniteLossError(FloatingPointError):
+    """The loss became NaN or inf; the message names the step, the term(s) and the batch's clip ids."""
+
+
+def rng_states() -> dict:
+    """The states of Python's, NumPy's, torch's CPU and (when present) CUDA random-number generators.
+
+    Made of tensors, ints and strings only, so a checkpoint holding them still loads with ``weights_only=True``.
+    """
+    kind, keys, pos, has_gauss, gauss = np.random.get_state()
+    states = {"python": random.getstate(), "torch": torch.get_rng_state(),
+              "numpy": {"kind": kind, "keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos),
+                        "has_gauss": int(has_gauss), "gauss": float(gauss)}}
+    if torch.cuda.is_available():
+        states["cuda"] = torch.cuda.get_rng_state_all()
+    return states
+
+
+def set_rng_states(states: dict) -> None:
+    """Restore :func:`rng_states` (CUDA states only where there are as many devices as were saved)."""
+    random.setstate(states["python"])
+    numpy = states["numpy"]
+    np.random.set_state((numpy["kind"], numpy["keys"].numpy().astype(np.uint32), numpy["pos"], numpy["has_gauss"],
+                         numpy["gauss"]))
+    torch.set_rng_state(states["torch"])
+    if "cuda" in states and torch.cuda.is_available() and len(states["cuda"]) == torch.cuda.device_count():
+        torch.cuda.set_rng_state_all(states["cuda"])
+
+
+def check_architecture(saved: dict[str, Tensor], own: dict[str, Tensor], source: str, saved_arch: dict | None,
+                       own_arch: dict) -> None:
+    """Raise a ValueError naming ``source`` when ``saved`` (a checkpoint's state dict) does not fit ``own``.
+
+    Lightning's strict load would also fail, but with a list of tensor names and no file name; this names the
+    checkpoint, the architectures on both sides (when the checkpoint recorded its own) and a few differences.
+    """
+    missing = [k for k in own if k not in saved]
+    unexpected = [k for k in saved if k not in own]
+    reshaped = [f"{k} {tuple(saved[k].shape)} vs {tuple(own[k].shape)}" for k in own
+                if k in saved and saved[k].shape != own[k].shape]
+    if not (missing or unexpected or reshaped):
+        return
+    was = f"a checkpoint of {saved_arch}" if saved_arch else "a checkpoint of another architecture"
+    details = "; ".join(part for part in (
+        f"missing {missing[:4]}" if missing else "", f"unexpected {unexpected[:4]}" if unexpected else "",
+        f"other shapes {reshaped[:4]}" if reshaped else "") if part)
+    raise ValueError(f"{source} is {was}, this run builds {own_arch}: its weights do not fit ({details}). "
+                     f"Resume with the recipe that wrote it, or start a new run without --ckpt_path/--resume")
 
 
 def check_cacheable_frontend(student: nn.Module) -> None:

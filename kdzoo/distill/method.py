@@ -53,7 +53,7 @@ class KDMethod(nn.Module):
             if missing:
                 raise ValueError(
                     f"{type(self).__name__} needs {sorted(missing)} from the {role}, but "
-                    f"{type(model).__name__} provides only {sorted(getattr(model, 'provides', ()))}"
+                    f"{_model_name(model)} provides only {sorted(getattr(model, 'provides', ()))}"
                 )
 
     def setup(self, student: nn.Module, teacher: nn.Module | None, datamodule: Any | None, task: Task) -> None:
@@ -96,3 +96,9 @@ class KDMethod(nn.Module):
     def terms(self, student: ModelOutput, teacher: ModelOutput | None, batch: Batch) -> dict[str, Tensor]:
         """Unweighted KD terms; the only method a subclass must write."""
         raise NotImplementedError
+
+
+def _model_name(model: nn.Module) -> str:
+    """The registry name a model was built under (``cnn_teacher_s``), else its class name."""
+    variant = getattr(model, "variant", None)  # a FrozenTeacher forwards this to the model it wraps
+    return variant["name"] if isinstance(variant, dict) and "name" in variant else type(model).__name__

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 import torchaudio
 from torch import Tensor, nn
 
@@ -15,7 +16,9 @@ class LogMel(nn.Module):
 
     ``torchaudio.transforms.MelSpectrogram`` (power 2, Hann window, centred frames, Slaney mel scale by
     default) followed by ``AmplitudeToDB`` without ``top_db`` clipping. With ``center=True`` a clip of
-    ``T`` samples gives ``1 + T // hop_length`` frames. Models normalise the dB values themselves (an input
+    ``T`` samples gives ``1 + T // hop_length`` frames. A clip shorter than half a window (``n_fft // 2 + 1``
+    samples, 32 ms at the defaults) is zero-padded to that length first: the centred STFT reflects half a window
+    at each end, which needs that many samples. Models normalise the dB values themselves (an input
     BatchNorm), so no dataset statistics are baked in here.
 
     Args:
@@ -63,12 +66,15 @@ class LogMel(nn.Module):
         return self.hop_length / self.sample_rate
 
     def num_frames(self, num_samples: int) -> int:
-        """Frames produced for a clip of ``num_samples`` samples (centred STFT)."""
-        return 1 + num_samples // self.hop_length
+        """Frames produced for a clip of ``num_samples`` samples (centred STFT; short clips padded, see above)."""
+        return 1 + max(num_samples, self.n_fft // 2 + 1) // self.hop_length
 
     def forward(self, waveform: Tensor) -> Tensor:
         if waveform.dim() != 2:
             raise ValueError(f"LogMel expects a waveform batch (B, T), got shape {tuple(waveform.shape)}")
+        short = self.n_fft // 2 + 1 - waveform.shape[-1]
+        if short > 0:
+            waveform = F.pad(waveform, (0, short))
         with torch.autocast(device_type=waveform.device.type, enabled=False):
             spec = self.to_db(self.mel(waveform.float()))
         return spec.unsqueeze(1)

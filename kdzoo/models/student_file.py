@@ -22,6 +22,8 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from kdzoo.files import atomic_write
+
 FORMAT = 1
 LOGMEL_SETTINGS = ("sample_rate", "n_fft", "win_length", "hop_length", "n_mels", "f_min", "f_max")
 
@@ -67,10 +69,7 @@ def save_student(model: nn.Module, path: str | Path, class_names: list[str] | No
     path.parent.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
     record = {**describe_student(model, class_names, task), **meta}
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    torch.save({"state_dict": state, "meta": record}, tmp)
-    tmp.replace(path)
-    return path
+    return atomic_write(path, lambda handle: torch.save({"state_dict": state, "meta": record}, handle))
 
 
 def read_student(path: str | Path) -> tuple[dict[str, Tensor], dict]:
