@@ -52,5 +52,14 @@ class ToneTagging(pl.LightningDataModule):
 
 
 @pytest.fixture
+def one_thread():
+    """Small models run several times faster on one thread when the 2 cores are shared (the SEA tests use it)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture
 def tone_data() -> ToneTagging:
     return ToneTagging()

@@ -11,14 +11,7 @@ import kdzoo
 from kdzoo.cli.main import main
 from kdzoo.models.l3 import SEAStudent
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Small models run several times faster on one thread when the 2 cores are shared."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # see tests/conftest.py
 
 
 @pytest.fixture(scope="module")

@@ -17,14 +17,7 @@ from kdzoo.models.window import WindowedFrontend, WindowEmbedder
 from kdzoo.types import Batch, ModelOutput
 from tests.conftest import ToneTagging
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Small models run several times faster on one thread when the 2 cores are shared."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # see tests/conftest.py
 
 
 class MeanOverTime(nn.Module):

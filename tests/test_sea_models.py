@@ -14,14 +14,7 @@ from kdzoo.models.l3 import KapreMel, L3Audio, SEAStudent, mel_filterbank, same_
 from kdzoo.models.l3.h5 import load_l3_weights
 from kdzoo.models.window import frame_windows, num_windows, window_timestamps
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Small models run several times faster on one thread when the 2 cores are shared."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # see tests/conftest.py
 
 PAPER_PARAMS = {0: 4_688_066, 1: 1_173_602, 2: 583_010, 3: 398_306}  # shared/reference/methods.md 1.3
 

@@ -18,14 +18,7 @@ from kdzoo.distill.sea_reduce import (
     window_loudness,
 )
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Small models run several times faster on one thread when the 2 cores are shared."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # see tests/conftest.py
 
 
 def _embeddings(n: int = 300, width: int = 32, seed: int = 0) -> np.ndarray:

@@ -26,10 +26,10 @@ from typing import Literal
 import lightning.pytorch as pl
 import torch
 from torch import Tensor
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import Dataset
 
 from kdzoo.data.audio import load_audio
-from kdzoo.types import Batch
+from kdzoo.data.loaders import SplitLoaders
 
 GROUND_TRUTH = "FSD50K.ground_truth"
 AUDIO = {"dev": "FSD50K.dev_audio", "eval": "FSD50K.eval_audio"}
@@ -104,7 +104,7 @@ class FSD50KClips(Dataset):
                 "clip_id": clip_id, "sample_rate": self.sample_rate}
 
 
-class FSD50KDataModule(pl.LightningDataModule):
+class FSD50KDataModule(SplitLoaders, pl.LightningDataModule):
     """FSD50K, multi-label over the 200 classes (see the module docstring for layout, splits and cropping).
 
     Batches: ``Batch(waveform (B, clip_seconds * sample_rate), target (B, 200) multi-hot, clip_id, sample_rate)``.
@@ -137,19 +137,3 @@ class FSD50KDataModule(pl.LightningDataModule):
                 items = read_split(self.root, split, self.class_names)
                 self._datasets[split] = FSD50KClips(items, self.sample_rate, self.clip_seconds, self.crop)
 
-    def _loader(self, split: str, shuffle: bool) -> DataLoader:
-        self.setup()
-        generator = torch.Generator().manual_seed(self.seed) if shuffle else None
-        return DataLoader(self._datasets[split], batch_size=self.batch_size, shuffle=shuffle,
-                          num_workers=self.num_workers, collate_fn=Batch.collate, generator=generator)
-
-    def train_dataloader(self) -> DataLoader:
-        return self._loader("train", shuffle=True)
-
-    def val_dataloader(self) -> DataLoader:
-        return self._loader("val", shuffle=False)
-
-    def test_dataloader(self) -> DataLoader:
-        return self._loader("test", shuffle=False)
-
-    predict_dataloader = test_dataloader

@@ -39,11 +39,11 @@ import lightning.pytorch as pl
 import numpy as np
 import torch
 from torch import Tensor
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import Dataset
 
 from kdzoo.data.audio import load_audio
 from kdzoo.data.download import download_file, extract_archive
-from kdzoo.types import Batch
+from kdzoo.data.loaders import SplitLoaders
 
 log = logging.getLogger(__name__)
 
@@ -219,7 +219,7 @@ class SpeechCommandsClips(Dataset):
         return recording.repeat(repeats)[start : start + length].clone()
 
 
-class SpeechCommandsDataModule(pl.LightningDataModule):
+class SpeechCommandsDataModule(SplitLoaders, pl.LightningDataModule):
     """Speech Commands, 12- or 35-label, optionally as the noisy long-clip variant (see the module docstring).
 
     Batches: ``Batch(waveform (B, clip_seconds * 16000), target (B,) class ids, clip_id, sample_rate=16000)``;
@@ -278,19 +278,3 @@ class SpeechCommandsDataModule(pl.LightningDataModule):
             self._datasets[split] = SpeechCommandsClips(clips, noise, self.clip_seconds, self.noise_snr_db,
                                                         self.seed, random_offsets)
 
-    def _loader(self, split: str, shuffle: bool) -> DataLoader:
-        self.setup()
-        generator = torch.Generator().manual_seed(self.seed) if shuffle else None
-        return DataLoader(self._datasets[split], batch_size=self.batch_size, shuffle=shuffle,
-                          num_workers=self.num_workers, collate_fn=Batch.collate, generator=generator)
-
-    def train_dataloader(self) -> DataLoader:
-        return self._loader("train", shuffle=True)
-
-    def val_dataloader(self) -> DataLoader:
-        return self._loader("val", shuffle=False)
-
-    def test_dataloader(self) -> DataLoader:
-        return self._loader("test", shuffle=False)
-
-    predict_dataloader = test_dataloader
