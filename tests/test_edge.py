@@ -19,6 +19,7 @@ from kdzoo.edge import ExportableLogMel, export_onnx, export_torchscript, run_on
 from kdzoo.edge.profile import count_macs, peak_activation_bytes, rnn_macs, weight_bytes
 from kdzoo.edge.quantise import calibration_clips, frontend_nodes, quantise_static
 from kdzoo.models import STUDENTS
+from kdzoo.models.window import WindowedFrontend
 
 
 def _smallest_per_family() -> list[str]:
@@ -66,6 +67,10 @@ def test_exported_frontend_equals_training_frontend(name, real_clip, tmp_path):
 @pytest.mark.parametrize("name", _smallest_per_family())
 def test_onnx_and_torchscript_logits_equal_pytorch(name, real_clip, tmp_path):
     student = _student(name)
+    if isinstance(student.frontend, WindowedFrontend):  # SEA's window embedders: not exportable yet (README)
+        with pytest.raises(TypeError, match="only LogMel front ends can be exported, got WindowedFrontend"):
+            export_onnx(student, tmp_path / "s.onnx")
+        return
     tones = torch.sin(2 * torch.pi * torch.arange(16000) / 16000 * torch.tensor([[440.0], [3000.0]]))
     generated = 0.3 * tones + 0.05 * torch.randn(2, 16000)
     onnx_path = export_onnx(student, tmp_path / "s.onnx")

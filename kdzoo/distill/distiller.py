@@ -377,6 +377,10 @@ def set_rng_states(states: dict) -> None:
         torch.cuda.set_rng_state_all(states["cuda"])
 
 
+def _is_tensor(*values: object) -> bool:
+    return all(isinstance(value, Tensor) for value in values)
+
+
 def check_architecture(saved: dict[str, Tensor], own: dict[str, Tensor], source: str, saved_arch: dict | None,
                        own_arch: dict) -> None:
     """Raise a ValueError naming ``source`` when ``saved`` (a checkpoint's state dict) does not fit ``own``.
@@ -386,8 +390,8 @@ def check_architecture(saved: dict[str, Tensor], own: dict[str, Tensor], source:
     """
     missing = [k for k in own if k not in saved]
     unexpected = [k for k in saved if k not in own]
-    reshaped = [f"{k} {tuple(saved[k].shape)} vs {tuple(own[k].shape)}" for k in own
-                if k in saved and saved[k].shape != own[k].shape]
+    reshaped = [f"{k} {tuple(saved[k].shape)} vs {tuple(own[k].shape)}" for k in own  # extra states (e.g. SEA's
+                if k in saved and _is_tensor(saved[k], own[k]) and saved[k].shape != own[k].shape]  # reducer) are not
     if not (missing or unexpected or reshaped):
         return
     was = f"a checkpoint of {saved_arch}" if saved_arch else "a checkpoint of another architecture"

@@ -31,6 +31,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from kdzoo.models.frontend import LogMel
+from kdzoo.models.kws import DB_TO_LN
 
 Part = Literal["all", "frontend", "network"]
 OPSET = 17
@@ -72,9 +73,12 @@ class ExportableLogMel(nn.Module):
         self.register_buffer("window", F.pad(window, (left, self.n_fft - window.numel() - left)))
         self.register_buffer("filterbank", logmel.mel.mel_scale.fb.detach().clone())  # (n_fft // 2 + 1, n_mels)
         self.amin = float(logmel.to_db.amin)
+        # MFCC (the keyword students' front end) = this log-mel in natural-log units, then its own DCT-II matrix
+        dct = getattr(logmel, "dct", None)
+        self.register_buffer("dct", None if dct is None else dct.detach().clone())
 
     def forward(self, waveform: Tensor) -> Tensor:
-        """(B, T) -> (B, 1, n_mels, 1 + T // hop_length)."""
+        """(B, T) -> (B, 1, n_mels, 1 + T // hop_length); for MFCC (B, 1, 1 + T // hop_length, n_mfcc)."""
         half = self.n_fft // 2
         padded = F.pad(waveform.unsqueeze(1), (half, half), mode="reflect").squeeze(1)
         with warnings.catch_warnings():
@@ -83,7 +87,10 @@ class ExportableLogMel(nn.Module):
                               return_complex=False)  # (B, n_fft // 2 + 1, F, 2): real and imaginary parts
         power = spec.pow(2).sum(-1)  # (B, n_freqs, F)
         mel = torch.matmul(power.transpose(1, 2), self.filterbank).transpose(1, 2)  # (B, n_mels, F)
-        return (10.0 * torch.log10(torch.clamp(mel, min=self.amin))).unsqueeze(1)
+        db = 10.0 * torch.log10(torch.clamp(mel, min=self.amin))  # (B, n_mels, F)
+        if self.dct is None:
+            return db.unsqueeze(1)
+        return ((db * DB_TO_LN).transpose(1, 2) @ self.dct).unsqueeze(1)  # MFCC: (B, 1, F, n_mfcc)
 
 
 class StudentGraph(nn.Module):
