@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
+from conftest import write_fsd50k, write_speech_commands
 
 from kdzoo.cli import main
 from kdzoo.cli.recipes import expand_recipe, find_recipe, recipe_names
@@ -26,6 +27,23 @@ def corpus(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("corpus") / "synth-ust"
     synth_ust(root, clips=12, seed=0, clip_seconds=2.0, speech="formant", workers=1, progress=False)
     return root
+
+
+@pytest.fixture(scope="module")
+def kws_corpus(tmp_path_factory) -> Path:
+    return write_speech_commands(tmp_path_factory.mktemp("kws") / "speech-commands")
+
+
+@pytest.fixture(scope="module")
+def fsd50k_corpus(tmp_path_factory) -> Path:
+    return write_fsd50k(tmp_path_factory.mktemp("fsd50k") / "fsd50k")
+
+
+# each recipe's data module -> the tiny corpus (a fixture above) in its layout, and the test scores its task logs
+CORPORA = {"SynthUSTDataModule": "corpus", "SonycUSTDataModule": "corpus", "SpeechCommandsDataModule": "kws_corpus",
+           "FSD50KDataModule": "fsd50k_corpus"}
+MULTILABEL_SCORES = {"test/micro_auprc", "test/macro_auprc", "test/micro_f1", "test/mAP"}
+SCORES = {"SpeechCommandsDataModule": {"test/accuracy", "test/macro_accuracy"}}
 
 
 def test_help_lists_subcommands(capsys):
@@ -82,10 +100,13 @@ def test_recipe_prints_config(recipe, capsys):
 
 
 @pytest.mark.parametrize("recipe", RECIPES)
-def test_recipe_runs_a_few_steps(recipe, corpus, tmp_path, monkeypatch):
+def test_recipe_runs_a_few_steps(recipe, tmp_path, monkeypatch, request):
     monkeypatch.chdir(tmp_path)
-    overrides = [*TINY, "--data.init_args.root", str(corpus)]
     config = yaml.safe_load(find_recipe(recipe).read_text())
+    data_class = config["data"]["class_path"].rsplit(".", 1)[-1]
+    assert data_class in CORPORA, f"recipe {recipe}: no tiny corpus for {data_class}; add one to CORPORA"
+    corpus = request.getfixturevalue(CORPORA[data_class])
+    overrides = [*TINY, "--data.init_args.root", str(corpus)]
     if config["data"]["class_path"].endswith("SynthUSTDataModule"):
         overrides += ["--data.init_args.clips", "12", "--data.init_args.test_clips", "0"]
     teacher = config["model"].get("teacher")
@@ -105,7 +126,7 @@ def test_recipe_runs_a_few_steps(recipe, corpus, tmp_path, monkeypatch):
     main(["fit", "--recipe", recipe, *overrides])
     run_dir = tmp_path / "checkpoints" / "runs" / recipe / "version_0"
     summary = json.loads((run_dir / "summary.json").read_text())
-    assert {"test/micro_auprc", "test/macro_auprc", "test/micro_f1", "test/mAP"} <= set(summary["scores"])
+    assert SCORES.get(data_class, MULTILABEL_SCORES) <= set(summary["scores"])
     exported = torch.load(run_dir / "student.pt", weights_only=False)
     assert exported["meta"]["scores"] == summary["scores"]  # the file records the scores of the run it came from
     best = torch.load(summary["best_checkpoint"], weights_only=False)["state_dict"]

@@ -2,30 +2,11 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
-import soundfile as sf
 import torch
+from conftest import VOCAB, write_fsd50k
 
 from kdzoo.data.fsd50k import FSD50KDataModule, crop_or_pad, read_vocabulary
-
-VOCAB = ["Bark", "Dog", "Speech"]
-
-
-def write_fsd50k(root, header: bool = False):
-    gt = root / "FSD50K.ground_truth"
-    gt.mkdir(parents=True)
-    rows = "".join(f"{i},{name},/m/{i:04d}\n" for i, name in enumerate(VOCAB))
-    (gt / "vocabulary.csv").write_text(("index,label,mid\n" if header else "") + rows)
-    (gt / "dev.csv").write_text('fname,labels,mids,split\n101,"Bark,Dog",/m/0000,train\n102,Speech,/m/0002,train\n'
-                                "103,Dog,/m/0001,val\n")
-    (gt / "eval.csv").write_text('fname,labels,mids\n201,"Speech,Dog",/m/0002\n')
-    rng = np.random.default_rng(0)
-    for folder, fname, seconds in (("dev", 101, 0.5), ("dev", 102, 3.0), ("dev", 103, 1.0), ("eval", 201, 2.0)):
-        (root / f"FSD50K.{folder}_audio").mkdir(exist_ok=True)
-        audio = np.linspace(-0.5, 0.5, int(seconds * 44100)).astype(np.float32) + 0.01 * rng.standard_normal(1)[0]
-        sf.write(root / f"FSD50K.{folder}_audio" / f"{fname}.wav", audio, 44100, subtype="FLOAT")
-    return root
 
 
 @pytest.mark.parametrize("header", [False, True])

@@ -12,44 +12,16 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
+from conftest import RATE, tone, write_speech_commands
 from test_download import Release, no_remote_hosts, server  # noqa: F401 (fixtures)
 
 from kdzoo.data import speechcommands as sc
 from kdzoo.data.speechcommands import SpeechCommandsDataModule, place_in_noise, prepare_speech_commands
 
-RATE = 16000
-# word -> speakers; val holds speaker "bbbb0002", test "cccc0003" (whole speakers, as in the real lists)
-WORDS = {"yes": 4, "no": 4, "cat": 3, "dog": 3}
-SPEAKERS = ["aaaa0001", "bbbb0002", "cccc0003", "dddd0004"]
-
-
-def tone(freq: float, seconds: float = 1.0, level: float = 0.5) -> np.ndarray:
-    t = np.arange(int(seconds * RATE)) / RATE
-    return (level * np.cos(2 * np.pi * freq * t)).astype(np.float32)  # cos: the first sample is not 0
-
-
-def write_corpus(root: Path) -> Path:
-    """A tiny corpus in the official layout: each word a tone of its own, 1 s; two noise recordings."""
-    val, test = [], []
-    for w, (word, speakers) in enumerate(WORDS.items()):
-        (root / word).mkdir(parents=True)
-        for speaker in SPEAKERS[:speakers]:
-            relative = f"{word}/{speaker}_nohash_0.wav"
-            sf.write(root / relative, tone(300 + 200 * w), RATE, subtype="PCM_16")
-            (val if speaker == "bbbb0002" else test if speaker == "cccc0003" else []).append(relative)
-    (root / "validation_list.txt").write_text("\n".join(val) + "\n")
-    (root / "testing_list.txt").write_text("\n".join(test) + "\n")
-    (root / sc.NOISE_DIR).mkdir()
-    rng = np.random.default_rng(0)
-    for name in ("white_noise", "pink_noise"):
-        sf.write(root / sc.NOISE_DIR / f"{name}.wav", (0.1 * rng.standard_normal(3 * RATE)).astype(np.float32), RATE)
-    (root / sc.NOISE_DIR / "README.md").write_text("not audio")
-    return root
-
 
 @pytest.fixture
 def corpus(tmp_path) -> Path:
-    return write_corpus(tmp_path / "sc")
+    return write_speech_commands(tmp_path / "sc")
 
 
 def test_splits_follow_the_lists_and_the_12_label_task(corpus):
