@@ -102,3 +102,23 @@ def test_synth_asc_is_read_by_the_data_module(tmp_path: Path) -> None:
     assert not torch.allclose(a, other, atol=1e-3)
     assert torch.corrcoef(torch.stack([a, other]))[0, 1] > 0.2
     assert sorted(p.name for p in root.glob("split*.csv")) == [f"split{n}.csv" for n in (10, 100, 25, 5, 50)]
+
+
+@pytest.mark.parametrize("recipe", ["kd_asc_demo"])  # scratch_asc_demo: same data, student and budget, no teacher
+def test_asc_recipes_fit_inside_the_budget(recipe: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A few steps of each scene demo recipe on a tiny generated corpus; the recipe's budget is checked first."""
+    import json
+
+    from kdzoo.cli.main import main
+    from kdzoo.data.synth.asc import synth_asc
+
+    root = synth_asc(tmp_path / "asc", recordings=3, segments=1, sample_rate=16000, progress=False)
+    monkeypatch.chdir(tmp_path)
+    overrides = ["--trainer.max_epochs", "1", "--trainer.limit_train_batches", "2", "--trainer.limit_val_batches",
+                 "1", "--trainer.enable_progress_bar", "false", "--data.init_args.root", str(root),
+                 "--data.init_args.batch_size", "8"]
+    if recipe.startswith("kd"):
+        overrides += ["--model.teacher.init_args.checkpoint", "null"]  # a random teacher stands in
+    main(["fit", "--recipe", recipe, *overrides])
+    summary = json.loads((tmp_path / "checkpoints/runs" / recipe / "version_0/summary.json").read_text())
+    assert 0.0 <= summary["scores"]["test/accuracy"] <= 1.0

@@ -28,7 +28,7 @@ from typing import Any
 
 from torch import Tensor, nn
 
-from kdzoo.models._registry import register_student
+from kdzoo.models._registry import register_student, register_teacher
 from kdzoo.models.base import AudioModel
 from kdzoo.models.frontend import LogMel
 from kdzoo.models.layers import frames_from_map
@@ -122,3 +122,9 @@ def cpm_s(**kwargs: Any) -> CPMobile:
 @register_student(family="cpmobile", description="CP-Mobile-style CNN, width 28 (DCASE Task 1 budget, largest)")
 def cpm_m(**kwargs: Any) -> CPMobile:
     return CPMobile(**{"channels": 28, "num_classes": 10, **kwargs})
+
+
+@register_teacher(family="cpmobile_teacher", description="CP-Mobile-style CNN, width 64, 10 scenes (a scene teacher, "
+                                                             "over the Task 1 budget)")
+def cpm_teacher(**kwargs: Any) -> CPMobile:
+    return CPMobile(**{"channels": 64, "num_classes": 10, **kwargs})
