@@ -29,7 +29,7 @@ commands:
              kdzoo predict --student student.pt a.wav b.flac [--out tags.csv]
   recipes    list the recipes with a one-line description
   models     list registered students and teachers with parameter counts
-  data       data tools: `kdzoo data synth-ust` / `synth-kws` (offline corpora),
+  data       data tools: `kdzoo data synth-ust` / `synth-kws` / `synth-asc` (offline corpora),
              `kdzoo data download sonyc-ust|speech-commands`
   bench      fit recipes over seeds; mean ± std and paired Δ to --baseline:  kdzoo bench kd_demo --seeds 0 1 2
   publish    copy a finished run's student into checkpoints/teachers/ and record it in the manifest
@@ -310,6 +310,12 @@ def _data_command(args: list[str]) -> int:
                      help="synthetic speakers, each saying every word once (default: %(default)s)")
     kws.add_argument("--words", nargs="+", default=None, help="words to say (default: the 35 words of v2)")
     kws.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
+    asc = sub.add_parser("synth-asc", help="write a small acoustic scene corpus in TAU Urban Acoustic Scenes 2022 "
+                                           "Mobile's layout (10 scenes, 9 simulated devices)")
+    asc.add_argument("--root", default="data/synth-asc", help="output folder (default: %(default)s)")
+    asc.add_argument("--recordings", type=int, default=4, help="recordings per scene (default: %(default)s)")
+    asc.add_argument("--segments", type=int, default=6, help="1 s segments per recording (default: %(default)s)")
+    asc.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
     download = sub.add_parser("download", help="download a data set")
     download.add_argument("dataset", choices=["sonyc-ust", "speech-commands"])
     download.add_argument("--version", type=int, choices=[1, 2], default=None,
@@ -331,6 +337,12 @@ def _data_command(args: list[str]) -> int:
 
         root = synth_kws(opts.root, speakers=opts.speakers, words=tuple(opts.words or WORDS_V2), seed=opts.seed)
         print(f"espeak-ng keyword corpus ready in {root} (Speech Commands layout)")
+        return 0
+    if opts.tool == "synth-asc":
+        from kdzoo.data.synth.asc import synth_asc
+
+        root = synth_asc(opts.root, recordings=opts.recordings, segments=opts.segments, seed=opts.seed)
+        print(f"generated acoustic scene corpus ready in {root} (TAU Urban Acoustic Scenes 2022 Mobile layout)")
         return 0
     if opts.dataset == "speech-commands":
         from kdzoo.data.speechcommands import download_speech_commands

@@ -1,0 +1,207 @@
+"""TAU Urban Acoustic Scenes 2022 Mobile, development set: the data of DCASE Task 1 (low-complexity ASC).
+
+Layout (the released archive; ``kdzoo data synth-asc`` writes the same)::
+
+    root/audio/<scene>-<city>-<location>-<segment>-<sub>-<device>.wav   1 s, 44.1 kHz, mono
+    root/meta.csv                              tab-separated: filename, scene_label, identifier, source_label
+    root/evaluation_setup/fold1_train.csv      tab-separated: filename, scene_label (the training clips)
+    root/evaluation_setup/fold1_evaluate.csv   tab-separated: filename, scene_label (the development test clips)
+    root/split{5,10,25,50,100}.csv             optional, the 2024 task's training subsets (filename, scene_label)
+
+``filename`` is ``audio/<name>.wav``, relative to ``root``, and is the clip id. ``source_label`` is the recording
+device: ``a``, ``b``, ``c`` (real devices) and ``s1``-``s6`` (simulated); ``s4``-``s6`` occur only in the test
+split, they are the *unseen devices* that the challenge reports apart. ``identifier`` names the recording
+location and time (``<city>-<location id>``): all segments of one recording share it.
+
+Splits: ``train`` = ``fold1_train.csv`` (or ``split{N}.csv`` when ``subset`` = N); ``test`` = ``fold1_evaluate.csv``;
+``val`` = ``val_fraction`` of the training identifiers held out (whole recordings, so segments of one recording
+never sit on both sides), drawn with ``seed``. ``val_fraction=0`` validates on the test split, as the DCASE 2024
+baseline does (then the selected checkpoint has seen the test split: say so when you report).
+
+Scores: the Distiller's ``accuracy`` over all clips; :func:`device_accuracy` per device from the clip ids, and
+``unseen`` / ``seen`` means over devices (the challenge's macro accuracy over devices).
+"""
+
+from __future__ import annotations
+
+import csv
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+import lightning.pytorch as pl
+import numpy as np
+import torch
+from torch import Tensor
+from torch.utils.data import Dataset
+
+from kdzoo.data.audio import load_audio
+from kdzoo.data.loaders import SplitLoaders
+
+SCENES = ("airport", "bus", "metro", "metro_station", "park", "public_square", "shopping_mall", "street_pedestrian",
+          "street_traffic", "tram")
+"""The 10 scene classes, in the order of the DCASE baseline."""
+DEVICES = ("a", "b", "c", "s1", "s2", "s3", "s4", "s5", "s6")
+UNSEEN_DEVICES = ("s4", "s5", "s6")
+"""Devices absent from the training split of the development set."""
+SUBSETS = (5, 10, 25, 50, 100)
+SAMPLE_RATE = 44100
+
+
+@dataclass(frozen=True)
+class SceneClip:
+    """One clip of a split: ``clip_id`` (= meta.csv filename), its file, class index and device."""
+
+    clip_id: str
+    path: Path
+    label: int
+    device: str
+
+
+def device_of(clip_id: str) -> str:
+    """The device of a TAU clip from its file name (``audio/bus-lyon-1001-40001-0-s2.wav`` -> ``s2``)."""
+    return Path(clip_id).stem.rsplit("-", 1)[-1]
+
+
+def read_table(path: Path, columns: tuple[str, ...]) -> list[dict[str, str]]:
+    """Rows of a tab-separated TAU table, checking it exists and has ``columns``."""
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} is missing: its folder is not a TAU Urban Acoustic Scenes 2022 Mobile "
+                                f"development set (write a demo one with `kdzoo data synth-asc --root {path.parent}`)")
+    with open(path, newline="") as handle:
+        reader = csv.DictReader(handle, delimiter="\t")
+        missing = [c for c in columns if c not in (reader.fieldnames or [])]
+        if missing:
+            raise ValueError(f"{path}: columns {missing} missing (found {reader.fieldnames}); TAU tables are "
+                             f"tab-separated with a header row")
+        return list(reader)
+
+
+def read_split(root: Path, table: Path, meta: dict[str, dict[str, str]]) -> list[SceneClip]:
+    """The clips listed in ``table`` (a fold or subset csv), with labels checked against meta.csv."""
+    clips = []
+    for line, row in enumerate(read_table(table, ("filename", "scene_label")), start=2):
+        name, scene = row["filename"], row["scene_label"]
+        if scene not in SCENES:
+            raise ValueError(f"{table} line {line}: scene {scene!r} is not one of the 10 TAU scenes {SCENES}")
+        if name not in meta:
+            raise ValueError(f"{table} line {line}: {name} is not in {root / 'meta.csv'}")
+        if meta[name]["scene_label"] != scene:
+            raise ValueError(f"{table} line {line}: {name} is {scene!r} here but {meta[name]['scene_label']!r} in "
+                             f"meta.csv")
+        clips.append(SceneClip(name, root / name, SCENES.index(scene), meta[name]["source_label"]))
+    if not clips:
+        raise ValueError(f"{table} lists no clips")
+    missing = [str(c.path) for c in clips if not c.path.is_file()]
+    if missing:
+        raise FileNotFoundError(f"{len(missing)} audio file(s) listed in {table} are missing, e.g. {missing[0]}")
+    return clips
+
+
+def prepare_tau(root: str | Path, subset: int | None = None, val_fraction: float = 0.1,
+                seed: int = 0) -> dict[str, list[SceneClip]]:
+    """The clips of ``train``, ``val`` and ``test`` (see the module docstring)."""
+    root = Path(root)
+    if subset is not None and subset not in SUBSETS:
+        raise ValueError(f"subset must be one of {SUBSETS} (percent of the training split) or None, got {subset!r}")
+    if not 0 <= val_fraction < 1:
+        raise ValueError(f"val_fraction must be in [0, 1), got {val_fraction}")
+    rows = read_table(root / "meta.csv", ("filename", "scene_label", "identifier", "source_label"))
+    meta = {row["filename"]: row for row in rows}
+    setup = root / "evaluation_setup"
+    train_table = setup / "fold1_train.csv" if subset is None else root / f"split{subset}.csv"
+    train = read_split(root, train_table, meta)
+    test = read_split(root, setup / "fold1_evaluate.csv", meta)
+    if val_fraction == 0:
+        return {"train": train, "val": test, "test": test}
+    identifiers = sorted({meta[c.clip_id]["identifier"] for c in train})
+    rng = np.random.default_rng(seed)
+    held = set(rng.permutation(identifiers)[: max(1, round(val_fraction * len(identifiers)))].tolist())
+    val = [c for c in train if meta[c.clip_id]["identifier"] in held]
+    train = [c for c in train if meta[c.clip_id]["identifier"] not in held]
+    if not train:
+        raise ValueError(f"{root}: val_fraction={val_fraction} holds out every training recording; lower it")
+    return {"train": train, "val": val, "test": test}
+
+
+def device_accuracy(clip_ids: list[str], preds: Tensor, target: Tensor) -> dict[str, float]:
+    """Accuracy per device plus ``seen`` / ``unseen`` / ``macro`` means over devices.
+
+    Args:
+        clip_ids: N TAU clip ids (the device is read from the name, :func:`device_of`).
+        preds: (N, K) scores or (N,) predicted class ids.
+        target: (N,) class ids.
+
+    Returns:
+        ``{"acc_<device>": ..., "acc_seen": ..., "acc_unseen": ..., "acc_macro": ...}`` for the devices present
+        (a mean is left out when none of its devices occurs).
+    """
+    predicted = preds.argmax(dim=-1) if preds.dim() == 2 else preds
+    if len(clip_ids) != predicted.shape[0] or target.shape[0] != predicted.shape[0]:
+        raise ValueError(f"device_accuracy: {len(clip_ids)} clip ids, {predicted.shape[0]} predictions, "
+                         f"{target.shape[0]} targets")
+    right: dict[str, list[bool]] = defaultdict(list)
+    for clip_id, p, t in zip(clip_ids, predicted.tolist(), target.tolist(), strict=True):
+        right[device_of(clip_id)].append(p == t)
+    per = {device: float(np.mean(hits)) for device, hits in sorted(right.items())}
+    out = {f"acc_{device}": value for device, value in per.items()}
+    groups = {"seen": [v for d, v in per.items() if d not in UNSEEN_DEVICES],
+              "unseen": [v for d, v in per.items() if d in UNSEEN_DEVICES], "macro": list(per.values())}
+    out.update({f"acc_{name}": float(np.mean(values)) for name, values in groups.items() if values})
+    return out
+
+
+class SceneClips(Dataset):
+    """One split as Batch items: waveform (rate,) 1 s, target () class id, clip_id, sample_rate."""
+
+    def __init__(self, clips: list[SceneClip], sample_rate: int) -> None:
+        self.clips, self.sample_rate = clips, sample_rate
+
+    def __len__(self) -> int:
+        return len(self.clips)
+
+    def __getitem__(self, index: int) -> dict:
+        clip = self.clips[index]
+        waveform, _ = load_audio(clip.path, self.sample_rate, num_samples=self.sample_rate)
+        return {"waveform": waveform, "target": torch.tensor(clip.label), "clip_id": clip.clip_id,
+                "sample_rate": self.sample_rate}
+
+
+class TAUUrbanAcousticScenesDataModule(SplitLoaders, pl.LightningDataModule):
+    """TAU Urban Acoustic Scenes 2022 Mobile development set, 10 scenes, single-label (see the module docstring).
+
+    Batches: ``Batch(waveform (B, sample_rate), target (B,) class ids, clip_id, sample_rate)``; ``task`` is
+    ``multiclass`` (cross-entropy, accuracy). Per-device accuracy: :func:`device_accuracy` on the clip ids.
+
+    Args:
+        root: the development set folder (official layout).
+        subset: None (all of ``fold1_train.csv``) or 5, 10, 25, 50, 100: train on ``split{subset}.csv``.
+        val_fraction: share of training recordings held out for validation; 0 validates on the test split.
+        sample_rate: the 44.1 kHz clips are resampled to this at load (DCASE systems commonly use 32 kHz).
+        batch_size, num_workers, seed: loader settings; ``seed`` also draws the validation recordings.
+    """
+
+    task = "multiclass"
+
+    def __init__(self, root: str = "data/tau2022", subset: int | None = None, val_fraction: float = 0.1,
+                 sample_rate: int = 32000, batch_size: int = 64, num_workers: int = 0, seed: int = 0) -> None:
+        super().__init__()
+        if subset is not None and subset not in SUBSETS:
+            raise ValueError(f"TAUUrbanAcousticScenesDataModule: subset must be one of {SUBSETS} or None, "
+                             f"got {subset!r}")
+        self.root, self.subset, self.val_fraction, self.sample_rate = Path(root), subset, val_fraction, sample_rate
+        self.batch_size, self.num_workers, self.seed = batch_size, num_workers, seed
+        self.class_names = list(SCENES)
+        self.num_classes = len(SCENES)
+        self._datasets: dict[str, SceneClips] = {}
+
+    def setup(self, stage: str | None = None) -> None:
+        if self._datasets:
+            return
+        splits = prepare_tau(self.root, self.subset, self.val_fraction, self.seed)
+        self._datasets = {split: SceneClips(clips, self.sample_rate) for split, clips in splits.items()}
+
+    def clips(self, split: str) -> list[SceneClip]:
+        """The clips of ``split`` (``train``, ``val``, ``test``)."""
+        self.setup()
+        return self._datasets[split].clips

@@ -1,0 +1,124 @@
+"""TAU Urban Acoustic Scenes 2022 Mobile data module on a tiny corpus the test writes in the official layout."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from kdzoo.data.tau import SCENES, TAUUrbanAcousticScenesDataModule, device_accuracy, device_of, prepare_tau
+
+
+def write_tau(root: Path, devices_train=("a", "b", "s1"), devices_test=("a", "s4")) -> None:
+    """2 recordings per scene for training (one clip per device), 1 for test; clip value = scene index."""
+    (root / "audio").mkdir(parents=True)
+    (root / "evaluation_setup").mkdir()
+    meta, train, test = [], [], []
+    for s, scene in enumerate(SCENES):
+        for rec, (devices, rows) in enumerate(((devices_train, train), (devices_train, train), (devices_test, test))):
+            for device in devices:
+                name = f"audio/{scene}-lyon-{s}{rec}-{rec}0-0-{device}.wav"
+                sf.write(root / name, np.full(44100, (s + 1) / 20, dtype=np.float32), 44100)
+                meta.append(f"{name}\t{scene}\tlyon-{s}{rec}\t{device}")
+                rows.append(f"{name}\t{scene}")
+    (root / "meta.csv").write_text("filename\tscene_label\tidentifier\tsource_label\n" + "\n".join(meta) + "\n")
+    header = "filename\tscene_label\n"
+    (root / "evaluation_setup/fold1_train.csv").write_text(header + "\n".join(train) + "\n")
+    (root / "evaluation_setup/fold1_evaluate.csv").write_text(header + "\n".join(test) + "\n")
+    (root / "split25.csv").write_text(header + "\n".join(train[:: 4]) + "\n")
+
+
+def test_splits_labels_and_batches(tmp_path: Path) -> None:
+    write_tau(tmp_path)
+    dm = TAUUrbanAcousticScenesDataModule(str(tmp_path), val_fraction=0.25, sample_rate=16000, batch_size=7)
+    assert dm.task == "multiclass" and dm.num_classes == 10
+    train, val, test = (dm.clips(s) for s in ("train", "val", "test"))
+    assert len(train) + len(val) == 60 and len(test) == 20
+    # whole recordings are held out: 20 training recordings, 5 go to validation, with all their devices
+    assert len(val) == 15
+    ident = lambda c: c.clip_id.split("-")[2]  # noqa: E731
+    assert not {ident(c) for c in val} & {ident(c) for c in train}
+    batch = next(iter(dm.test_dataloader()))
+    assert batch.waveform.shape == (7, 16000) and batch.sample_rate == 16000 and batch.target.dtype == torch.long
+    # the clip's constant value encodes its scene: the label matches the audio
+    for w, t in zip(batch.waveform, batch.target, strict=True):
+        assert w[8000].item() == pytest.approx((t.item() + 1) / 20, abs=1e-3)
+    assert {c.device for c in test} == {"a", "s4"}
+
+
+def test_subset_and_val_on_test(tmp_path: Path) -> None:
+    write_tau(tmp_path)
+    splits = prepare_tau(tmp_path, subset=25, val_fraction=0)
+    assert len(splits["train"]) == 15 and splits["val"] is splits["test"]
+    with pytest.raises(ValueError, match="subset"):
+        prepare_tau(tmp_path, subset=30)
+    with pytest.raises(FileNotFoundError, match="split50.csv"):
+        prepare_tau(tmp_path, subset=50)
+
+
+def test_bad_tables_name_the_file(tmp_path: Path) -> None:
+    write_tau(tmp_path)
+    table = tmp_path / "evaluation_setup/fold1_evaluate.csv"
+    rows = table.read_text().splitlines()
+    table.write_text("\n".join([rows[0], rows[1].replace("\tairport", "\tbus")]) + "\n")
+    with pytest.raises(ValueError, match="fold1_evaluate.csv line 2.*meta.csv"):
+        prepare_tau(tmp_path)
+    (tmp_path / "meta.csv").write_text("filename,scene_label\n")
+    with pytest.raises(ValueError, match="meta.csv.*columns"):
+        prepare_tau(tmp_path)
+
+
+def test_device_accuracy_hand_computed() -> None:
+    ids = ["audio/bus-x-1-1-0-a.wav", "audio/bus-x-1-1-0-a.wav", "audio/bus-x-1-1-0-s4.wav",
+           "audio/park-x-1-1-0-s5.wav"]
+    assert device_of(ids[2]) == "s4"
+    preds = torch.tensor([1, 2, 1, 4])
+    target = torch.tensor([1, 1, 1, 0])
+    scores = device_accuracy(ids, preds, target)
+    assert scores == {"acc_a": 0.5, "acc_s4": 1.0, "acc_s5": 0.0, "acc_seen": 0.5, "acc_unseen": 0.5,
+                      "acc_macro": 0.5}
+    logits = torch.nn.functional.one_hot(preds, 10).float()
+    assert device_accuracy(ids, logits, target) == scores
+
+
+def test_synth_asc_is_read_by_the_data_module(tmp_path: Path) -> None:
+    from kdzoo.data.synth.asc import synth_asc
+
+    root = synth_asc(tmp_path / "asc", recordings=2, segments=1, sample_rate=16000, progress=False)
+    dm = TAUUrbanAcousticScenesDataModule(str(root), val_fraction=0, sample_rate=16000, batch_size=40)
+    train, test = dm.clips("train"), dm.clips("test")
+    assert len(train) == len(test) == 20  # 10 scenes x 1 recording x 1 segment x 2 devices each
+    assert {c.label for c in train} == set(range(10))
+    assert {c.device for c in train} <= {"a", "b", "c", "s1", "s2", "s3"}
+    assert {c.device for c in test} & {"s4", "s5", "s6"}
+    batch = next(iter(dm.test_dataloader()))
+    rms = batch.waveform.pow(2).mean(dim=1).sqrt()
+    assert ((rms > 0.005) & (rms < 0.5)).all()
+    # the same segment through two devices differs (the device filters act) but stays correlated
+    a, other = batch.waveform[0], batch.waveform[1]
+    assert not torch.allclose(a, other, atol=1e-3)
+    assert torch.corrcoef(torch.stack([a, other]))[0, 1] > 0.2
+    assert sorted(p.name for p in root.glob("split*.csv")) == [f"split{n}.csv" for n in (10, 100, 25, 5, 50)]
+
+
+@pytest.mark.parametrize("recipe", ["kd_asc_demo"])  # scratch_asc_demo: same data, student and budget, no teacher
+def test_asc_recipes_fit_inside_the_budget(recipe: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A few steps of each scene demo recipe on a tiny generated corpus; the recipe's budget is checked first."""
+    import json
+
+    from kdzoo.cli.main import main
+    from kdzoo.data.synth.asc import synth_asc
+
+    root = synth_asc(tmp_path / "asc", recordings=3, segments=1, sample_rate=16000, progress=False)
+    monkeypatch.chdir(tmp_path)
+    overrides = ["--trainer.max_epochs", "1", "--trainer.limit_train_batches", "2", "--trainer.limit_val_batches",
+                 "1", "--trainer.enable_progress_bar", "false", "--data.init_args.root", str(root),
+                 "--data.init_args.batch_size", "8"]
+    if recipe.startswith("kd"):
+        overrides += ["--model.teacher.init_args.checkpoint", "null"]  # a random teacher stands in
+    main(["fit", "--recipe", recipe, *overrides])
+    summary = json.loads((tmp_path / "checkpoints/runs" / recipe / "version_0/summary.json").read_text())
+    assert 0.0 <= summary["scores"]["test/accuracy"] <= 1.0
