@@ -277,6 +277,11 @@ def plot(table: pd.DataFrame, metric: str, out: Path) -> Path:
         ax.errorbar(x, row[f"{metric}_mean"], yerr=None if math.isnan(std) else std, fmt="o", capsize=4)
         ax.annotate(row.recipe, (x, row[f"{metric}_mean"]), textcoords="offset points", xytext=(6, 4), fontsize=8)
     ax.set_xscale("log")
+    sizes = sorted(set(table.student_params))
+    ax.xaxis.set_major_locator(plt.FixedLocator(sizes))  # tick only the student sizes benchmarked, in plain digits
+    ax.xaxis.set_minor_locator(plt.NullLocator())
+    ax.xaxis.set_major_formatter(plt.FuncFormatter(lambda value, _: f"{value:,.0f}"))
+    ax.set_xlim(min(sizes) / 1.1, max(sizes) * 1.04 ** len(table) * 1.1)
     ax.set(xlabel="student parameters", ylabel=f"{metric} (mean ± std over seeds)")
     ax.grid(alpha=0.3)
     fig.tight_layout()
