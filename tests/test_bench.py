@@ -63,7 +63,7 @@ def test_markdown_cells_for_baseline_interval_and_single_seed():
          "diff_low": None, "diff_high": None, "pairs": 1},
     ])
     lines = bench.markdown(table, "test/micro_auprc", "base").splitlines()
-    assert lines[0].endswith("| Δ micro_auprc vs base (95 % t interval) |")
+    assert lines[0].endswith("| Δ micro_auprc vs base (95 % t interval) |") and "| wall min (mean) |" in lines[0]
     assert "| 0.500 ± 0.010 |" in lines[2] and lines[2].endswith("| (baseline) |")
     assert lines[3].endswith("| +0.020 [-0.005, +0.045] |") and "| 15,000 |" in lines[3]
     assert "| (too few epochs) |" in lines[3]
@@ -126,7 +126,10 @@ def test_bench_end_to_end_is_resumable_and_writes_every_output(tiny, capsys, mon
     monkeypatch.setattr("kdzoo.cli.runner.run_lightning", no_fit)
     main(["bench", "tiny_a", "tiny_b", "--seeds", "0", "--baseline", "tiny_a", "--out", "c"])
     again = pd.read_csv(tiny / "c" / "runs.csv")
-    assert again["test/micro_auprc"].tolist() == runs["test/micro_auprc"].tolist() and again.wall_s.isna().all()
+    assert again["test/micro_auprc"].tolist() == runs["test/micro_auprc"].tolist()
+    assert again.wall_s.tolist() == runs.wall_s.tolist()  # a reused run reports the time it took when it ran
+    walls = pd.read_csv(tiny / "c" / "results.csv").set_index("recipe").wall_min_mean
+    assert walls.tolist() == pytest.approx((runs.wall_s / 60).tolist())
 
 
 SCORES = {"tiny_a": [0.50, 0.52, 0.51], "tiny_b": [0.51, 0.55, 0.53]}  # b - a = [0.01, 0.03, 0.02]

@@ -31,7 +31,6 @@ import json
 import logging
 import math
 import platform
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -142,21 +141,30 @@ def finished_run(name: str, runs_dir: Path = RUNS_DIR) -> Path | None:
 def run_one(recipe: str, seed: int, overrides: list[str]) -> dict:
     """Fit ``recipe`` with ``seed_everything=seed`` unless that run already finished; return its row."""
     name = run_name(recipe, seed, overrides)
-    run_dir, started, reused = finished_run(name), time.perf_counter(), True
+    run_dir = finished_run(name)
     if run_dir is None:
         from kdzoo.cli.runner import run_lightning
 
         cli = run_lightning("fit", ["--config", str(find_recipe(recipe)), "--seed_everything", str(seed),
                                     "--name", name, *overrides])
-        run_dir, reused = Path(cli.trainer.log_dir), False
+        run_dir = Path(cli.trainer.log_dir)
     summary = json.loads((run_dir / "summary.json").read_text())
     rise, noise = late_rise(_val_curve(run_dir))
     return {"recipe": recipe, "seed": seed, "student_params": summary["student_params"],
-            "wall_s": None if reused else round(time.perf_counter() - started, 1), "run_dir": str(run_dir),
+            "wall_s": run_wall_s(run_dir), "run_dir": str(run_dir),
             "test_split": summary.get("test_split"),
             "last_epoch_val_score": summary.get("last_epoch_val_scores", {}).get("val/score"),
             "val_rise_last10": rise, "val_noise_last10": noise,
             **{m: summary["scores"].get(m) for m in METRICS}}
+
+
+def run_wall_s(run_dir: Path) -> float | None:
+    """Wall seconds of a run's fit and test, from its own files: ``environment.json`` is written when ``fit``
+    starts and ``summary.json`` after the test, so a reused run reports the time it took when it ran."""
+    start, end = run_dir / "environment.json", run_dir / "summary.json"
+    if not (start.is_file() and end.is_file()):
+        return None
+    return round(end.stat().st_mtime - start.stat().st_mtime, 1)
 
 
 # --- edge columns ---------------------------------------------------------------------------------------------
@@ -201,6 +209,8 @@ def aggregate(runs: pd.DataFrame, metric: str, baseline: str | None) -> pd.DataF
         for m in METRICS:
             values = group[m].dropna().astype(float).tolist()
             row[f"{m}_mean"], row[f"{m}_std"] = mean_std(values) if values else (math.nan, math.nan)
+        walls = group.wall_s.dropna().astype(float) if "wall_s" in group else pd.Series(dtype=float)
+        row["wall_min_mean"] = float(walls.mean() / 60) if len(walls) else math.nan
         row["val_rise_last10"] = float(group.val_rise_last10.mean())
         row["val_noise_last10"] = float(group.val_noise_last10.mean())
         if base is not None and recipe != baseline:
@@ -236,6 +246,10 @@ def _plateau_cell(row: pd.Series) -> str:
     return f"{rise:+.3f} ± {noise:.3f} ({'plateau' if abs(rise) <= 2 * noise else 'still moving'})"
 
 
+def _wall_cell(minutes: float) -> str:
+    return "" if pd.isna(minutes) else f"{minutes:.1f}"
+
+
 def _edge_cell(value: float) -> str:
     if pd.isna(value):
         return ""
@@ -245,7 +259,7 @@ def _edge_cell(value: float) -> str:
 def markdown(table: pd.DataFrame, metric: str, baseline: str | None) -> str:
     """A GitHub markdown table: mean ± std per metric, and the paired difference column when a baseline is set."""
     header = ["recipe", "seeds", "student params", *(m.removeprefix("test/") for m in METRICS),
-              f"val rise, last {PLATEAU_EPOCHS} epochs (± scatter)"]
+              f"val rise, last {PLATEAU_EPOCHS} epochs (± scatter)", "wall min (mean)"]
     if baseline:
         header.append(f"Δ {metric.removeprefix('test/')} vs {baseline} (95 % t interval)")
     edge = [c for c in EDGE_COLUMNS if c in table.columns]
@@ -253,7 +267,8 @@ def markdown(table: pd.DataFrame, metric: str, baseline: str | None) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for _, row in table.iterrows():
         cells = [row.recipe, str(row.seeds), f"{row.student_params:,}",
-                 *(_pm(row[f"{m}_mean"], row[f"{m}_std"]) for m in METRICS), _plateau_cell(row)]
+                 *(_pm(row[f"{m}_mean"], row[f"{m}_std"]) for m in METRICS), _plateau_cell(row),
+                 _wall_cell(row.get("wall_min_mean", math.nan))]
         if baseline:
             cells.append(_difference_cell(row))
         cells += [_edge_cell(row[c]) for c in edge]
