@@ -18,25 +18,26 @@ Splits: ``train`` = ``fold1_train.csv`` (or ``split{N}.csv`` when ``subset`` = N
 never sit on both sides), drawn with ``seed``. ``val_fraction=0`` validates on the test split, as the DCASE 2024
 baseline does (then the selected checkpoint has seen the test split: say so when you report).
 
-Scores: the Distiller's ``accuracy`` over all clips; :func:`device_accuracy` per device from the clip ids, and
-``unseen`` / ``seen`` means over devices (the challenge's macro accuracy over devices).
+Scores: the Distiller logs ``accuracy`` over all clips and, because the data module's ``clip_groups`` groups
+clips by device (:data:`DEVICE_GROUPS`), ``acc_device_<d>`` per device, ``acc_seen_devices``,
+``acc_unseen_devices`` and ``acc_device_mean`` (unweighted means over devices), under ``val/`` and ``test/``;
+``kdzoo.metrics.group_accuracy(clip_ids, preds, target, DEVICE_GROUPS)`` computes the same outside a run.
 """
 
 from __future__ import annotations
 
 import csv
-from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
 import lightning.pytorch as pl
 import numpy as np
 import torch
-from torch import Tensor
 from torch.utils.data import Dataset
 
 from kdzoo.data.audio import load_audio
 from kdzoo.data.loaders import SplitLoaders
+from kdzoo.types import ClipGroups
 
 SCENES = ("airport", "bus", "metro", "metro_station", "park", "public_square", "shopping_mall", "street_pedestrian",
           "street_traffic", "tram")
@@ -124,31 +125,13 @@ def prepare_tau(root: str | Path, subset: int | None = None, val_fraction: float
     return {"train": train, "val": val, "test": test}
 
 
-def device_accuracy(clip_ids: list[str], preds: Tensor, target: Tensor) -> dict[str, float]:
-    """Accuracy per device plus ``seen`` / ``unseen`` / ``macro`` means over devices.
-
-    Args:
-        clip_ids: N TAU clip ids (the device is read from the name, :func:`device_of`).
-        preds: (N, K) scores or (N,) predicted class ids.
-        target: (N,) class ids.
-
-    Returns:
-        ``{"acc_<device>": ..., "acc_seen": ..., "acc_unseen": ..., "acc_macro": ...}`` for the devices present
-        (a mean is left out when none of its devices occurs).
-    """
-    predicted = preds.argmax(dim=-1) if preds.dim() == 2 else preds
-    if len(clip_ids) != predicted.shape[0] or target.shape[0] != predicted.shape[0]:
-        raise ValueError(f"device_accuracy: {len(clip_ids)} clip ids, {predicted.shape[0]} predictions, "
-                         f"{target.shape[0]} targets")
-    right: dict[str, list[bool]] = defaultdict(list)
-    for clip_id, p, t in zip(clip_ids, predicted.tolist(), target.tolist(), strict=True):
-        right[device_of(clip_id)].append(p == t)
-    per = {device: float(np.mean(hits)) for device, hits in sorted(right.items())}
-    out = {f"acc_{device}": value for device, value in per.items()}
-    groups = {"seen": [v for d, v in per.items() if d not in UNSEEN_DEVICES],
-              "unseen": [v for d, v in per.items() if d in UNSEEN_DEVICES], "macro": list(per.values())}
-    out.update({f"acc_{name}": float(np.mean(values)) for name, values in groups.items() if values})
-    return out
+DEVICE_GROUPS = ClipGroups(names=DEVICES, of=device_of, prefix="device_",
+                           means={"seen_devices": tuple(d for d in DEVICES if d not in UNSEEN_DEVICES),
+                                  "unseen_devices": UNSEEN_DEVICES, "device_mean": DEVICES})
+"""TAU clips grouped by recording device: what the data module's ``clip_groups`` gives the Distiller, which then
+logs ``acc_device_<d>`` per device present, ``acc_seen_devices`` / ``acc_unseen_devices`` (unweighted means over
+the devices of the training split / the devices only in the test split) and ``acc_device_mean`` (over all devices
+present), each under ``val/`` and ``test/``."""
 
 
 class SceneClips(Dataset):
@@ -171,7 +154,8 @@ class TAUUrbanAcousticScenesDataModule(SplitLoaders, pl.LightningDataModule):
     """TAU Urban Acoustic Scenes 2022 Mobile development set, 10 scenes, single-label (see the module docstring).
 
     Batches: ``Batch(waveform (B, sample_rate), target (B,) class ids, clip_id, sample_rate)``; ``task`` is
-    ``multiclass`` (cross-entropy, accuracy). Per-device accuracy: :func:`device_accuracy` on the clip ids.
+    ``multiclass`` (cross-entropy, accuracy). ``clip_groups`` (:data:`DEVICE_GROUPS`) makes the Distiller log
+    accuracy per recording device and over seen / unseen devices.
 
     Args:
         root: the development set folder (official layout).
@@ -182,6 +166,7 @@ class TAUUrbanAcousticScenesDataModule(SplitLoaders, pl.LightningDataModule):
     """
 
     task = "multiclass"
+    clip_groups = DEVICE_GROUPS
 
     def __init__(self, root: str = "data/tau2022", subset: int | None = None, val_fraction: float = 0.1,
                  sample_rate: int = 32000, batch_size: int = 64, num_workers: int = 0, seed: int = 0) -> None:
