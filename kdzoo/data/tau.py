@@ -36,6 +36,7 @@ import torch
 from torch.utils.data import Dataset
 
 from kdzoo.data.audio import load_audio
+from kdzoo.data.download import RemoteFile, fetch_remote
 from kdzoo.data.loaders import SplitLoaders
 from kdzoo.types import ClipGroups
 
@@ -47,6 +48,59 @@ UNSEEN_DEVICES = ("s4", "s5", "s6")
 """Devices absent from the training split of the development set."""
 SUBSETS = (5, 10, 25, 50, 100)
 SAMPLE_RATE = 44100
+
+
+TAU_RECORD = 6337421
+TAU_FOLDER = "TAU-urban-acoustic-scenes-2022-mobile-development"
+"""Zenodo record of the development set, and the top folder its zips unpack to (dropped: files land in ``root``)."""
+_TAU_MD5 = {
+    # md5s as listed in soundata's tau2022uas_mobile REMOTES (record 6337421); audio.1, audio.9 and meta.zip were
+    # found with the same md5s in a second, independent download script. Not checked against the files here (no
+    # internet): a mismatch fails the download naming the file, and the md5 Zenodo shows for it settles which is right.
+    "audio.1.zip": "8be14bdbd844481dce059ab31fbd2239", "audio.2.zip": "e821abda49b069248bb75eab39df7575",
+    "audio.3.zip": "9c7897f78bb42ca0008936daddf3f8f3", "audio.4.zip": "53ec3e37c0fc0be75f53c5abbc5300b8",
+    "audio.5.zip": "528422c33c5d10263203d2c61cb1f3be", "audio.6.zip": "4759a9465c903e13e57d5e82e791fc28",
+    "audio.7.zip": "6d545fc83a55a17856a9ccc1ac9aff6b", "audio.8.zip": "3a2916a9b5d3f43cc7a22a62b180b0d9",
+    "audio.9.zip": "071f664c86639ad730f7be4e3c39d886", "audio.10.zip": "e0839d019e9b77ecbcbb0eff85965530",
+    "audio.11.zip": "fc60f1c83726be3963ae14fbcb95eeb4", "audio.12.zip": "02246547f86c0a814dc63ec65d7033bb",
+    "audio.13.zip": "88ae9ef884665140d1572d8061725e00", "audio.14.zip": "c3f400d74ae90e5190dc518cde43de47",
+    "audio.15.zip": "85594c6fe4f91c10aa2a410f748103b8", "audio.16.zip": "6e2df8438c69f6789414aeba8cbad9d8",
+    "meta.zip": "419b6ff6570f1030730352dc80cd8d15", "doc.zip": "9c4f610bdb5d3e3e72a17d393a26452a",
+}
+SPLITS_URL = "https://github.com/CPJKU/dcase2024_task1_baseline/releases/download/files"
+"""Where the DCASE 2024 task's ``split{5,10,25,50,100}.csv`` are published (the task baseline's release assets).
+No md5 for them was found: they are fetched unverified (a warning says so)."""
+
+
+def tau_remotes(subsets: bool = True) -> list[RemoteFile]:
+    """The release files: 16 audio zips, meta.zip (meta.csv, evaluation_setup/), doc.zip, and optionally the
+    2024 subsets ``split{N}.csv`` (placed in ``root``, where :func:`prepare_tau` reads them)."""
+    remotes = [RemoteFile(f"{TAU_FOLDER}.{part}", f"https://zenodo.org/records/{TAU_RECORD}/files/{TAU_FOLDER}.{part}"
+                          f"?download=1", md5, strip=TAU_FOLDER) for part, md5 in _TAU_MD5.items()]
+    if subsets:
+        remotes += [RemoteFile(f"split{n}.csv", f"{SPLITS_URL}/split{n}.csv", None) for n in SUBSETS]
+    return remotes
+
+
+def download_tau(root: str | Path, base_url: str | None = None, files: list[RemoteFile] | None = None,
+                 subsets: bool = True) -> Path:
+    """Download and unpack the TAU Urban Acoustic Scenes 2022 Mobile development set (about 25 GB of zips) into
+    ``root`` in the layout :class:`TAUUrbanAcousticScenesDataModule` reads; resumable and safe to re-run.
+
+    Each zip is fetched to ``<name>.part`` (resumed with HTTP Range), md5-checked, unpacked without its top folder
+    and deleted (a ``.<name>.extracted`` marker stays), as :mod:`kdzoo.data.download` does for SONYC-UST.
+
+    Args:
+        root: destination folder (created if needed).
+        base_url: fetch ``{base_url}/{filename}`` instead of Zenodo / GitHub (a mirror, or a test server).
+        files: the files to fetch instead of :func:`tau_remotes`.
+        subsets: also fetch the 2024 task's ``split{N}.csv`` (unverified, see :data:`SPLITS_URL`).
+    """
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    for remote in files if files is not None else tau_remotes(subsets):
+        fetch_remote(remote, root, base_url)
+    return root
 
 
 @dataclass(frozen=True)
