@@ -129,21 +129,29 @@ def test_synth_asc_is_read_by_the_data_module(tmp_path: Path) -> None:
     assert sorted(p.name for p in root.glob("split*.csv")) == [f"split{n}.csv" for n in (10, 100, 25, 5, 50)]
 
 
-@pytest.mark.parametrize("recipe", ["kd_asc_demo"])  # scratch_asc_demo: same data, student and budget, no teacher
+# kd_asc_ensemble_demo covers kd_asc_demo's path (same data, student, budget, method; its teacher is an ensemble of
+# two cpm_teacher, kd_asc_demo's one) and scratch_asc_demo's; all three parse in test_cli's print_config test
+@pytest.mark.parametrize("recipe", ["kd_asc_ensemble_demo"])
 def test_asc_recipes_fit_inside_the_budget(recipe: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A few steps of each scene demo recipe on a tiny generated corpus; the recipe's budget is checked first."""
+    """A few steps of the scene demo recipe on a tiny generated corpus; the recipe's budget is checked first."""
     import json
 
+    import yaml
+
     from kdzoo.cli.main import main
+    from kdzoo.cli.recipes import find_recipe
     from kdzoo.data.synth.asc import synth_asc
+    from kdzoo.models import create_student, save_student
 
     root = synth_asc(tmp_path / "asc", recordings=3, segments=1, sample_rate=16000, progress=False)
     monkeypatch.chdir(tmp_path)
     overrides = ["--trainer.max_epochs", "1", "--trainer.limit_train_batches", "2", "--trainer.limit_val_batches",
                  "1", "--trainer.enable_progress_bar", "false", "--data.init_args.root", str(root),
                  "--data.init_args.batch_size", "8"]
-    if recipe.startswith("kd"):
-        overrides += ["--model.teacher.init_args.checkpoint", "null"]  # a random teacher stands in
+    teacher = yaml.safe_load(find_recipe(recipe).read_text())["model"]["teacher"]["init_args"]
+    for seed, member in enumerate(teacher.get("members", [{"init_args": teacher}])):  # random teachers stand in
+        torch.manual_seed(seed)
+        save_student(create_student(member["init_args"]["name"], num_classes=10), member["init_args"]["checkpoint"])
     main(["fit", "--recipe", recipe, *overrides])
     run = tmp_path / "checkpoints/runs" / recipe / "version_0"
     scores = json.loads((run / "summary.json").read_text())["scores"]
