@@ -65,6 +65,38 @@ def hinton_kd_multilabel(student_logits: Tensor, teacher_logits: Tensor, tempera
     return temperature**2 * (cross_entropy - entropy).mean()
 
 
+ENSEMBLE_AVERAGES = ("logits", "softmax", "sigmoid")
+
+
+def ensemble_logits(logits: Tensor, average: str = "logits", eps: float = 1e-6) -> Tensor:
+    """One set of logits from M teachers' logits, averaged in logit or probability space.
+
+    * ``logits``: the mean logit, ``mean_m z_m``.
+    * ``softmax`` (single-label): ``log(mean_m softmax(z_m))``, the log of the mean class distribution. Its
+      softmax is that mean distribution exactly; at temperature T (Hinton KD) the target becomes
+      ``p^(1/T) / sum p^(1/T)`` of the mean distribution ``p``.
+    * ``sigmoid`` (multi-label): ``logit(mean_m sigmoid(z_m))``, the log-odds of the mean per-class probability,
+      with the mean clamped to ``[eps, 1 - eps]`` so the result stays finite (float32 rounds 1 - 1e-7 to 1).
+
+    Args:
+        logits: (M, B, K) the members' logits.
+        average: ``logits``, ``softmax`` or ``sigmoid``.
+
+    Returns:
+        (B, K) logits.
+    """
+    if logits.dim() != 3:
+        raise ValueError(f"ensemble_logits: logits must be (M, B, K), got {tuple(logits.shape)}")
+    if average == "logits":
+        return logits.mean(dim=0)
+    if average == "softmax":
+        members = torch.tensor(float(logits.shape[0]), dtype=logits.dtype, device=logits.device)
+        return torch.logsumexp(torch.log_softmax(logits, dim=-1), dim=0) - members.log()
+    if average == "sigmoid":
+        return torch.logit(torch.sigmoid(logits).mean(dim=0), eps=eps)
+    raise ValueError(f"ensemble_logits: average must be one of {ENSEMBLE_AVERAGES}, got {average!r}")
+
+
 def align_frames(frames: Tensor, num_frames: int) -> Tensor:
     """Resample a frame sequence (B, T, C) to (B, num_frames, C) by linear interpolation over time.
 

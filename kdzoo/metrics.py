@@ -21,6 +21,7 @@ trapezoids all move the number. `build_metrics` logs both, under different keys.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from typing import Any, Literal, TypedDict
 
 import numpy as np
@@ -29,6 +30,8 @@ from torch import Tensor, nn
 from torchmetrics import Metric, MetricCollection
 from torchmetrics.classification import MulticlassAccuracy, MultilabelAveragePrecision
 from torchmetrics.utilities import dim_zero_cat
+
+from kdzoo.types import ClipGroups
 
 MIN_THRESHOLD = 0.01  # the reference skips scores below this when listing thresholds
 _DENOMINATOR_FLOOR = 0.5  # the reference's ``mu``: keeps P and R defined when TP+FP or TP+FN is 0
@@ -324,26 +327,30 @@ class ClipPredictions(Metric):
         self.add_state("keys", default=[], dist_reduce_fx="cat")
         self.add_state("preds", default=[], dist_reduce_fx="cat")
         self.add_state("target", default=[], dist_reduce_fx="cat")
+        self.add_state("groups", default=[], dist_reduce_fx="cat")
 
-    def update(self, clip_ids: list[str], preds: Tensor, target: Tensor) -> None:
-        """clip_ids: B ids; preds: ``(B, K)``; target: ``(B, K)`` multi-hot or ``(B,)`` class ids."""
+    def update(self, clip_ids: list[str], preds: Tensor, target: Tensor, groups: Tensor | None = None) -> None:
+        """clip_ids: B ids; preds: ``(B, K)``; target: ``(B, K)`` multi-hot or ``(B,)`` class ids; groups:
+        optional ``(B,)`` group index per clip (:class:`ClipGroups`), -1 when not given."""
         if len(clip_ids) != preds.shape[0] or target.shape[0] != preds.shape[0]:
             raise ValueError(f"ClipPredictions: {len(clip_ids)} clip ids, {preds.shape[0]} predictions and "
                              f"{target.shape[0]} targets; pass one of each per clip")
         self.keys.append(torch.tensor([clip_key(c) for c in clip_ids], dtype=torch.int64, device=preds.device))
         self.preds.append(preds.detach())
         self.target.append(target.detach())
+        self.groups.append(torch.full((len(clip_ids),), -1, dtype=torch.int64, device=preds.device)
+                           if groups is None else groups.to(device=preds.device, dtype=torch.int64))
 
-    def compute(self) -> tuple[Tensor, Tensor, Tensor]:
-        """``(keys (N,), preds (N, K), target (N, ...))`` over distinct clips, sorted by key."""
+    def compute(self) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """``(keys (N,), preds (N, K), target (N, ...), groups (N,))`` over distinct clips, sorted by key."""
         if isinstance(self.keys, list) and not self.keys:
             raise ValueError("ClipPredictions.compute() called before any update(); feed at least one batch.")
-        keys, preds, target = (dim_zero_cat(x) for x in (self.keys, self.preds, self.target))
+        keys, preds, target, groups = (dim_zero_cat(x) for x in (self.keys, self.preds, self.target, self.groups))
         order = torch.argsort(keys, stable=True)
-        keys, preds, target = keys[order], preds[order], target[order]
+        keys, preds, target, groups = keys[order], preds[order], target[order], groups[order]
         first = torch.ones_like(keys, dtype=torch.bool)
         first[1:] = keys[1:] != keys[:-1]
-        return keys[first], preds[first], target[first]
+        return keys[first], preds[first], target[first], groups[first]
 
 
 class ClipMetrics(nn.Module):
@@ -351,23 +358,126 @@ class ClipMetrics(nn.Module):
 
     ``update(clip_ids, probs, target)`` per batch, ``compute()`` once per epoch (a flat dict of scalars, equal on
     every rank), ``reset()`` after. The scores are computed locally from the gathered rows, so the inner metrics
-    do not synchronise a second time.
+    do not synchronise a second time. With ``groups`` (single-label only, see :meth:`set_groups`) ``compute()``
+    adds :class:`GroupedAccuracy`'s per-group accuracies over the same distinct clips.
     """
 
-    def __init__(self, task: Literal["multilabel", "multiclass"], num_classes: int) -> None:
+    def __init__(self, task: Literal["multilabel", "multiclass"], num_classes: int,
+                 groups: ClipGroups | None = None) -> None:
         super().__init__()
+        self.task = task
         self.rows = ClipPredictions()
         self.scores = build_metrics(task, num_classes, sync_on_compute=False)
+        self.grouped: GroupedAccuracy | None = None
+        self.set_groups(groups)
+
+    def set_groups(self, groups: ClipGroups | None) -> None:
+        """Also score accuracy per group of clips (e.g. per recording device); None turns it off."""
+        if groups is not None and self.task != "multiclass":
+            raise ValueError(f"per-group accuracy needs single-label (multiclass) data, this task is {self.task!r}")
+        self.grouped = None if groups is None else GroupedAccuracy(groups, sync_on_compute=False)
 
     def update(self, clip_ids: list[str], preds: Tensor, target: Tensor) -> None:
-        self.rows.update(clip_ids, preds, target)
+        groups = None if self.grouped is None else self.grouped.groups.index(clip_ids).to(preds.device)
+        self.rows.update(clip_ids, preds, target, groups)
 
     def compute(self) -> dict[str, Tensor]:
-        _, preds, target = self.rows.compute()
+        _, preds, target, groups = self.rows.compute()
         self.scores.reset()
         self.scores.update(preds, target)
-        return self.scores.compute()
+        values = self.scores.compute()
+        if self.grouped is not None:
+            self.grouped.reset()
+            self.grouped.update(preds, target, groups)
+            values.update(self.grouped.compute())
+        return values
 
     def reset(self) -> None:
         self.rows.reset()
         self.scores.reset()
+        if self.grouped is not None:
+            self.grouped.reset()
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# accuracy per group of clips (e.g. per recording device)
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def grouped_accuracy(preds: Tensor, target: Tensor, groups: Tensor, num_groups: int) -> tuple[Tensor, Tensor]:
+    """Clips right and clips in total per group.
+
+    Args:
+        preds: (N, K) scores or (N,) predicted class ids.
+        target: (N,) class ids.
+        groups: (N,) group index of each clip in ``[0, num_groups)``.
+
+    Returns:
+        ``(correct (G,), total (G,))`` float64 counts; accuracy of group g is ``correct[g] / total[g]``.
+    """
+    predicted = preds.argmax(dim=-1) if preds.dim() == 2 else preds
+    if not predicted.shape == target.shape == groups.shape:
+        raise ValueError(f"grouped_accuracy: predictions {tuple(predicted.shape)}, targets {tuple(target.shape)} and "
+                         f"groups {tuple(groups.shape)} must all be (N,)")
+    if groups.numel() and (groups.min() < 0 or groups.max() >= num_groups):
+        raise ValueError(f"grouped_accuracy: group indices must lie in [0, {num_groups}), got "
+                         f"{groups.min().item()}..{groups.max().item()}")
+    right = (predicted == target).to(torch.float64)
+    correct = torch.zeros(num_groups, dtype=torch.float64, device=right.device).index_add_(0, groups, right)
+    total = torch.zeros(num_groups, dtype=torch.float64, device=right.device).index_add_(0, groups,
+                                                                                           torch.ones_like(right))
+    return correct, total
+
+
+class GroupedAccuracy(Metric):
+    """Accuracy per group of clips and unweighted means over groups (see :class:`ClipGroups`).
+
+    ``update(preds (N, K) | (N,), target (N,), groups (N,))``; ``compute()`` is a dict with ``acc_<prefix><name>``
+    for every group that has clips and ``acc_<mean>`` for every mean with at least one such group.
+    """
+
+    full_state_update = False
+    correct: Tensor
+    total: Tensor
+
+    def __init__(self, groups: ClipGroups, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        unknown = {g for members in groups.means.values() for g in members} - set(groups.names)
+        if unknown:
+            raise ValueError(f"ClipGroups.means name groups {sorted(unknown)} that are not in {list(groups.names)}")
+        self.groups = groups
+        size = len(groups.names)
+        self.add_state("correct", default=torch.zeros(size, dtype=torch.float64), dist_reduce_fx="sum")
+        self.add_state("total", default=torch.zeros(size, dtype=torch.float64), dist_reduce_fx="sum")
+
+    def update(self, preds: Tensor, target: Tensor, groups: Tensor) -> None:
+        correct, total = grouped_accuracy(preds, target, groups, len(self.groups.names))
+        self.correct += correct.to(self.correct.device)
+        self.total += total.to(self.total.device)
+
+    def compute(self) -> dict[str, Tensor]:
+        per = {name: self.correct[i] / self.total[i] for i, name in enumerate(self.groups.names) if self.total[i] > 0}
+        out = {f"acc_{self.groups.prefix}{name}": value.float() for name, value in per.items()}
+        for mean, members in self.groups.means.items():
+            present = [per[g] for g in members if g in per]
+            if present:
+                out[f"acc_{mean}"] = torch.stack(present).mean().float()
+        return out
+
+
+def group_accuracy(clip_ids: Sequence[str], preds: Tensor, target: Tensor, groups: ClipGroups) -> dict[str, float]:
+    """:class:`GroupedAccuracy`'s scores for one set of predictions, outside a training run.
+
+    E.g. per TAU recording device: ``group_accuracy(ids, logits, target, kdzoo.data.tau.DEVICE_GROUPS)``.
+
+    Args:
+        clip_ids: N clip ids (``groups.of`` maps each to its group).
+        preds: (N, K) scores or (N,) predicted class ids.
+        target: (N,) class ids.
+    """
+    if len(clip_ids) != preds.shape[0] or target.shape[0] != preds.shape[0]:
+        raise ValueError(f"group_accuracy: {len(clip_ids)} clip ids, {preds.shape[0]} predictions, "
+                         f"{target.shape[0]} targets")
+    metric = GroupedAccuracy(groups)
+    metric.update(preds, target, groups.index(clip_ids))
+    return {key: float(value) for key, value in metric.compute().items()}

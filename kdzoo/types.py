@@ -1,4 +1,4 @@
-"""The two contracts that cross module boundaries: what a batch holds and what a model returns.
+"""The contracts that cross module boundaries: what a batch holds, what a model returns, how clips are grouped.
 
 Data modules yield :class:`Batch`; every student and teacher returns :class:`ModelOutput`. KD methods read
 only these fields, so they never reach into a model's internals (the reason the fields are documented with
@@ -7,7 +7,7 @@ shapes here and nowhere else).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from typing import Literal
 
@@ -136,3 +136,35 @@ class ModelOutput:
             return value
 
         return replace(self, **{f.name: _select(getattr(self, f.name)) for f in fields(self)})
+
+
+@dataclass(frozen=True)
+class ClipGroups:
+    """How a data module groups its clips for :class:`GroupedAccuracy` (e.g. TAU: by recording device).
+
+    A data module that has one exposes it as ``clip_groups``; the Distiller then logs ``<stage>/acc_<prefix><name>``
+    per group and ``<stage>/acc_<mean>`` per entry of ``means``, without knowing what the groups are.
+
+    Attributes:
+        names: the G group names, in logging order.
+        of: clip id -> its group name (one of ``names``).
+        means: logged name -> the groups whose accuracies it averages (unweighted: a macro mean over groups, each
+            group counting once whatever its clip count; groups without clips are left out of the mean).
+        prefix: put before each group's name in its key (``device_`` -> ``acc_device_a``).
+    """
+
+    names: tuple[str, ...]
+    of: Callable[[str], str]
+    means: Mapping[str, Sequence[str]] = field(default_factory=dict)
+    prefix: str = ""
+
+    def index(self, clip_ids: Sequence[str]) -> Tensor:
+        """(B,) long: the position in ``names`` of each clip's group; an unknown group is refused, naming the clip."""
+        positions = {name: i for i, name in enumerate(self.names)}
+        out = []
+        for clip_id in clip_ids:
+            group = self.of(clip_id)
+            if group not in positions:
+                raise ValueError(f"clip {clip_id!r} belongs to group {group!r}, not one of {list(self.names)}")
+            out.append(positions[group])
+        return torch.tensor(out, dtype=torch.int64)

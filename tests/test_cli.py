@@ -16,7 +16,10 @@ from kdzoo.cli import main
 from kdzoo.cli.recipes import expand_recipe, find_recipe, recipe_names
 from kdzoo.data.synth import synth_ust
 
-RECIPES = [r for r in recipe_names() if "_asc" not in r]  # the scene (TAU-layout) recipes run in test_tau.py
+RECIPES = [r for r in recipe_names() if "_asc" not in r]
+"""Recipes run a few steps here. The scene (TAU-layout) recipes cost ~10-30 s each (cpm_s at 32 kHz, a 30 MMAC
+budget check, a corpus in their layout): their demo path runs once in test_tau.py (kd_asc_ensemble_demo) and every
+scene recipe parses in test_recipe_prints_config."""
 TINY = ["--trainer.max_epochs", "1", "--trainer.limit_train_batches", "2", "--trainer.limit_val_batches", "1",
         "--trainer.limit_test_batches", "1", "--trainer.enable_progress_bar", "false",
         "--data.init_args.clip_seconds", "2", "--data.init_args.batch_size", "4"]
@@ -89,7 +92,7 @@ def test_models_listing(capsys):
     assert "student  cnn_xs" in out and "15,490" in out and "teacher  cnn_teacher_s" in out
 
 
-@pytest.mark.parametrize("recipe", RECIPES)
+@pytest.mark.parametrize("recipe", recipe_names())  # every recipe, the scene ones included
 def test_recipe_prints_config(recipe, capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["fit", "--recipe", recipe, "--print_config"])

@@ -64,3 +64,17 @@ def test_first_conv_hand_count() -> None:
     assert spec.shape == (1, 1, 128, 63)
     stem_conv = model.stem[0][0]
     assert count_macs(stem_conv, spec) == 8 * 1 * 9 * 64 * 32
+
+
+def test_parameter_memory_at_stored_precision() -> None:
+    """DCASE counts parameter memory at the precision parameters are stored in: cpm_s, 87,754 parameters, is
+    87.754 kB at int8 (inside 128 kB), 175.508 kB at fp16 and 351.016 kB at fp32 (both over)."""
+    model = create_student("cpm_s", num_classes=10)
+    assert check_budget(model, {"max_param_kb": 128, "param_bits": 8}) == {"param_kb": pytest.approx(87.754)}
+    with pytest.raises(OverBudget, match=r"cpm_s is over .*: param_kb 175\.5 kB at 16-bit > budget\.max_param_kb 128"):
+        check_budget(model, {"max_param_kb": 128, "param_bits": 16}, "cpm_s")
+    with pytest.raises(OverBudget, match=r"param_kb 351\.0 kB at 32-bit > budget\.max_param_kb 128") as error:
+        check_budget(model, {"max_param_kb": 128, "param_bits": 32, "max_params": 100_000}, "cpm_s")
+    assert "params" not in str(error.value).split(";")[0].split(":")[1].replace("param_kb", "")  # 87,754 <= 100,000
+    with pytest.raises(ValueError, match=r"budget.param_bits must be one of \(8, 16, 32\)"):
+        check_budget(model, {"max_param_kb": 128, "param_bits": 4})

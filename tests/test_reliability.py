@@ -86,7 +86,7 @@ def test_clip_predictions_keep_one_row_per_clip_in_key_order():
     rows = ClipPredictions()
     rows.update(["a", "b"], torch.tensor([[0.1], [0.2]]), torch.tensor([[0.0], [1.0]]))
     rows.update(["c", "a"], torch.tensor([[0.3], [0.9]]), torch.tensor([[1.0], [0.0]]))  # "a" again, as DDP pads
-    keys, preds, target = rows.compute()
+    keys, preds, target, _ = rows.compute()
     order = sorted(["a", "b", "c"], key=clip_key)
     first = {"a": 0.1, "b": 0.2, "c": 0.3}
     assert keys.tolist() == [clip_key(c) for c in order]

@@ -8,8 +8,11 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
+from pandas import DataFrame
 
-from kdzoo.data.tau import SCENES, TAUUrbanAcousticScenesDataModule, device_accuracy, device_of, prepare_tau
+from kdzoo.data.tau import DEVICE_GROUPS, SCENES, TAUUrbanAcousticScenesDataModule, device_of, prepare_tau
+from kdzoo.metrics import ClipMetrics, group_accuracy, grouped_accuracy
+from kdzoo.types import ClipGroups
 
 
 def write_tau(root: Path, devices_train=("a", "b", "s1"), devices_test=("a", "s4")) -> None:
@@ -72,16 +75,38 @@ def test_bad_tables_name_the_file(tmp_path: Path) -> None:
 
 
 def test_device_accuracy_hand_computed() -> None:
-    ids = ["audio/bus-x-1-1-0-a.wav", "audio/bus-x-1-1-0-a.wav", "audio/bus-x-1-1-0-s4.wav",
-           "audio/park-x-1-1-0-s5.wav"]
+    ids = ["audio/bus-x-1-1-0-a.wav", "audio/bus-x-1-2-0-a.wav", "audio/bus-x-1-1-0-s4.wav",
+           "audio/park-x-1-1-0-s5.wav", "audio/park-x-1-1-0-b.wav"]
     assert device_of(ids[2]) == "s4"
-    preds = torch.tensor([1, 2, 1, 4])
-    target = torch.tensor([1, 1, 1, 0])
-    scores = device_accuracy(ids, preds, target)
-    assert scores == {"acc_a": 0.5, "acc_s4": 1.0, "acc_s5": 0.0, "acc_seen": 0.5, "acc_unseen": 0.5,
-                      "acc_macro": 0.5}
+    preds = torch.tensor([1, 2, 1, 4, 0])
+    target = torch.tensor([1, 1, 1, 0, 0])
+    scores = group_accuracy(ids, preds, target, DEVICE_GROUPS)
+    # a: 1/2, b: 1/1 -> seen mean 0.75 (unweighted over devices, not 2/3 over clips); s4: 1, s5: 0 -> unseen 0.5
+    assert scores == pytest.approx({"acc_device_a": 0.5, "acc_device_b": 1.0, "acc_device_s4": 1.0,
+                                    "acc_device_s5": 0.0, "acc_seen_devices": 0.75, "acc_unseen_devices": 0.5,
+                                    "acc_device_mean": 0.625})
     logits = torch.nn.functional.one_hot(preds, 10).float()
-    assert device_accuracy(ids, logits, target) == scores
+    assert group_accuracy(ids, logits, target, DEVICE_GROUPS) == scores
+    with pytest.raises(ValueError, match="audio/bus-x-1-1-0-zz.wav.*'zz'"):
+        DEVICE_GROUPS.index(["audio/bus-x-1-1-0-zz.wav"])
+
+
+def test_grouped_accuracy_counts_and_clip_metrics_count_each_clip_once() -> None:
+    correct, total = grouped_accuracy(torch.tensor([0, 1, 1, 2]), torch.tensor([0, 0, 1, 2]),
+                                      torch.tensor([2, 2, 0, 0]), num_groups=3)
+    assert correct.tolist() == [2.0, 0.0, 1.0] and total.tolist() == [2.0, 0.0, 2.0]
+    groups = ClipGroups(names=("x", "y"), of=lambda clip: clip[0], prefix="g_", means={"both": ("x", "y")})
+    metrics = ClipMetrics("multiclass", 3, groups)
+    probs = torch.eye(3)[[0, 1, 2, 2]]  # predicts 0, 1, 2, 2
+    metrics.update(["x1", "x2", "y1"], probs[:3], torch.tensor([0, 0, 2]))
+    metrics.update(["y2", "x1"], probs[[3, 0]], torch.tensor([1, 0]))  # x1 again, as DDP pads a split
+    values = {k: float(v) for k, v in metrics.compute().items()}
+    # x: x1 right, x2 wrong -> 0.5; y: y1 right, y2 wrong -> 0.5; overall 2/4 (x1 counted once, not 3/5)
+    assert values["accuracy"] == pytest.approx(0.5)
+    assert {k: values[k] for k in ("acc_g_x", "acc_g_y", "acc_both")} == pytest.approx(
+        {"acc_g_x": 0.5, "acc_g_y": 0.5, "acc_both": 0.5})
+    with pytest.raises(ValueError, match="multiclass"):
+        ClipMetrics("multilabel", 3, groups)
 
 
 def test_synth_asc_is_read_by_the_data_module(tmp_path: Path) -> None:
@@ -104,21 +129,40 @@ def test_synth_asc_is_read_by_the_data_module(tmp_path: Path) -> None:
     assert sorted(p.name for p in root.glob("split*.csv")) == [f"split{n}.csv" for n in (10, 100, 25, 5, 50)]
 
 
-@pytest.mark.parametrize("recipe", ["kd_asc_demo"])  # scratch_asc_demo: same data, student and budget, no teacher
+# kd_asc_ensemble_demo covers kd_asc_demo's path (same data, student, budget, method; its teacher is an ensemble of
+# two cpm_teacher, kd_asc_demo's one) and scratch_asc_demo's; all three parse in test_cli's print_config test
+@pytest.mark.parametrize("recipe", ["kd_asc_ensemble_demo"])
 def test_asc_recipes_fit_inside_the_budget(recipe: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A few steps of each scene demo recipe on a tiny generated corpus; the recipe's budget is checked first."""
+    """A few steps of the scene demo recipe on a tiny generated corpus; the recipe's budget is checked first."""
     import json
 
+    import yaml
+
     from kdzoo.cli.main import main
+    from kdzoo.cli.recipes import find_recipe
     from kdzoo.data.synth.asc import synth_asc
+    from kdzoo.models import create_student, save_student
 
     root = synth_asc(tmp_path / "asc", recordings=3, segments=1, sample_rate=16000, progress=False)
     monkeypatch.chdir(tmp_path)
     overrides = ["--trainer.max_epochs", "1", "--trainer.limit_train_batches", "2", "--trainer.limit_val_batches",
                  "1", "--trainer.enable_progress_bar", "false", "--data.init_args.root", str(root),
                  "--data.init_args.batch_size", "8"]
-    if recipe.startswith("kd"):
-        overrides += ["--model.teacher.init_args.checkpoint", "null"]  # a random teacher stands in
+    teacher = yaml.safe_load(find_recipe(recipe).read_text())["model"]["teacher"]["init_args"]
+    for seed, member in enumerate(teacher.get("members", [{"init_args": teacher}])):  # random teachers stand in
+        torch.manual_seed(seed)
+        save_student(create_student(member["init_args"]["name"], num_classes=10), member["init_args"]["checkpoint"])
     main(["fit", "--recipe", recipe, *overrides])
-    summary = json.loads((tmp_path / "checkpoints/runs" / recipe / "version_0/summary.json").read_text())
-    assert 0.0 <= summary["scores"]["test/accuracy"] <= 1.0
+    run = tmp_path / "checkpoints/runs" / recipe / "version_0"
+    scores = json.loads((run / "summary.json").read_text())["scores"]
+    # per-device test accuracy, logged through the Distiller's metrics: the clip-weighted mean over devices is the
+    # overall accuracy, and the device means are the unweighted means of the devices present
+    devices = DataFrame([c.device for c in TAUUrbanAcousticScenesDataModule(str(root)).clips("test")])[0]
+    counts = devices.value_counts()
+    per = {d: scores[f"test/acc_device_{d}"] for d in counts.index}
+    assert sum(per[d] * n for d, n in counts.items()) / counts.sum() == pytest.approx(scores["test/accuracy"], abs=1e-6)
+    unseen = [per[d] for d in per if d in ("s4", "s5", "s6")]
+    assert unseen and scores["test/acc_unseen_devices"] == pytest.approx(np.mean(unseen), abs=1e-6)
+    assert scores["test/acc_device_mean"] == pytest.approx(np.mean(list(per.values())), abs=1e-6)
+    logged = (run / "metrics.csv").read_text().splitlines()[0].split(",")
+    assert {"val/acc_device_mean", "val/acc_seen_devices"} <= set(logged)  # val: training devices only

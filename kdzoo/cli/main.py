@@ -30,7 +30,7 @@ commands:
   recipes    list the recipes with a one-line description
   models     list registered students and teachers with parameter counts
   data       data tools: `kdzoo data synth-ust` / `synth-kws` / `synth-asc` (offline corpora),
-             `kdzoo data download sonyc-ust|speech-commands`
+             `kdzoo data download sonyc-ust|speech-commands|tau2022`
   bench      fit recipes over seeds; mean ± std and paired Δ to --baseline:  kdzoo bench kd_demo --seeds 0 1 2
   publish    copy a finished run's student into checkpoints/teachers/ and record it in the manifest
   cache-teacher  fill a recipe's teacher-output store once (resumable):  kdzoo cache-teacher --recipe kd_demo
@@ -317,7 +317,8 @@ def _data_command(args: list[str]) -> int:
     asc.add_argument("--segments", type=int, default=6, help="1 s segments per recording (default: %(default)s)")
     asc.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
     download = sub.add_parser("download", help="download a data set")
-    download.add_argument("dataset", choices=["sonyc-ust", "speech-commands"])
+    download.add_argument("dataset", choices=["sonyc-ust", "speech-commands", "tau2022"],
+                          help="tau2022: TAU Urban Acoustic Scenes 2022 Mobile, development set (DCASE Task 1, ~25 GB)")
     download.add_argument("--version", type=int, choices=[1, 2], default=None,
                           help="sonyc-ust: 1 = DCASE 2019 Task 5 (default), 2 = v2.3; "
                                "speech-commands: 1 or 2 (default)")
@@ -343,6 +344,12 @@ def _data_command(args: list[str]) -> int:
 
         root = synth_asc(opts.root, recordings=opts.recordings, segments=opts.segments, seed=opts.seed)
         print(f"generated acoustic scene corpus ready in {root} (TAU Urban Acoustic Scenes 2022 Mobile layout)")
+        return 0
+    if opts.dataset == "tau2022":
+        from kdzoo.data.tau import download_tau
+
+        path = download_tau(opts.root, base_url=opts.base_url)
+        print(f"TAU Urban Acoustic Scenes 2022 Mobile development set ready in {path}")
         return 0
     if opts.dataset == "speech-commands":
         from kdzoo.data.speechcommands import download_speech_commands

@@ -1,9 +1,10 @@
-"""Download the SONYC-UST releases from Zenodo: resumable, checksum-verified, atomic, safely extracted.
+"""Download releases (SONYC-UST here, TAU Urban Acoustic Scenes in :mod:`kdzoo.data.tau`): resumable,
+checksum-verified, atomic, safely extracted.
 
 Each file is fetched into ``<name>.part`` (an interrupted run resumes from its size with an HTTP ``Range``
 request), its md5 is checked against the published one, and only then is it renamed into place with
-``os.replace``. ``.tar.gz`` archives are unpacked into ``root`` (members that would land outside it, links and
-device files are refused), then deleted and replaced by a small ``.<name>.extracted`` marker so a second run
+``os.replace``. ``.tar.gz`` and ``.zip`` archives are unpacked into ``root`` (members that would land outside it,
+links and device files are refused), then deleted and replaced by a small ``.<name>.extracted`` marker so a second run
 downloads nothing. The unpacked layout is what :class:`kdzoo.data.sonyc.SonycUSTDataModule` reads:
 
 * v1 (Zenodo 2590742, DCASE 2019 T5): ``root/annotations.csv``, ``root/dcase-ust-taxonomy.yaml``,
@@ -22,9 +23,12 @@ import hashlib
 import http.client
 import logging
 import os
+import shutil
+import stat
 import tarfile
 import urllib.error
 import urllib.request
+import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -36,7 +40,7 @@ log = logging.getLogger(__name__)
 
 CHUNK_BYTES = 1 << 20
 TIMEOUT_S = 60.0
-ARCHIVE_SUFFIXES = (".tar.gz", ".tgz", ".tar")
+ARCHIVE_SUFFIXES = (".tar.gz", ".tgz", ".tar", ".zip")
 
 
 @dataclass(frozen=True)
@@ -52,6 +56,8 @@ class RemoteFile:
     filename: str
     url: str
     md5: str | None
+    strip: str | None = None
+    """A leading folder dropped from archive member paths that start with it (e.g. a zip's top folder)."""
 
     @property
     def is_archive(self) -> bool:
@@ -145,7 +151,7 @@ def fetch_remote(remote: RemoteFile, root: Path, base_url: str | None = None) ->
         log.info("downloading %s from %s", remote.filename, url)
         download_file(url, target, remote.md5)
     if remote.is_archive:
-        extract_archive(target, root)
+        extract_archive(target, root, strip=remote.strip)
         marker.write_text(f"{remote.md5 or 'unverified'}\n")
         target.unlink()
 
@@ -241,26 +247,66 @@ def md5sum(path: str | Path) -> str:
     return digest.hexdigest()
 
 
-def extract_archive(archive: str | Path, dest: str | Path) -> list[Path]:
-    """Unpack a tar(.gz) into ``dest`` after checking every member stays inside it.
+def extract_archive(archive: str | Path, dest: str | Path, strip: str | None = None) -> list[Path]:
+    """Unpack a tar(.gz) or zip into ``dest`` after checking every member stays inside it.
+
+    Args:
+        strip: a leading folder dropped from member paths that start with it (``TAU-.../audio/x.wav`` ->
+            ``audio/x.wav``); other members keep their paths.
 
     Raises:
         ValueError: a member is an absolute path, climbs out with ``..``, or is a link / device / fifo (none
-            of which a SONYC-UST archive holds); nothing is extracted then.
+            of which a release archive holds); nothing is extracted then.
 
     Returns:
         The paths of the regular files written.
     """
     archive, dest = Path(archive), Path(dest)
+    if archive.name.endswith(".zip"):
+        return _extract_zip(archive, dest, strip)
     try:
         with tarfile.open(archive) as tar:
             members = tar.getmembers()
             for member in members:
                 _check_member(member, dest, archive)
+                member.name = _stripped(member.name, strip)
+            members = [m for m in members if m.name]
             tar.extractall(dest, members=members, filter="data")
     except tarfile.TarError as error:
         raise ValueError(f"{archive}: not a readable tar archive ({error}); delete it and download again") from error
     return [dest / member.name for member in members if member.isfile()]
+
+
+def _stripped(name: str, strip: str | None) -> str:
+    prefix = (strip or "").strip("/") + "/"
+    return name[len(prefix):] if strip and name.startswith(prefix) else name
+
+
+def _extract_zip(archive: Path, dest: Path, strip: str | None) -> list[Path]:
+    """zipfile's own extractall sanitises names silently; here an unsafe member refuses the whole archive."""
+    root = dest.resolve()
+    try:
+        with zipfile.ZipFile(archive) as zipped:
+            members = zipped.infolist()
+            for member in members:
+                mode = member.external_attr >> 16
+                target = (root / member.filename).resolve()
+                if stat.S_ISLNK(mode) or os.path.isabs(member.filename) or not target.is_relative_to(root):
+                    raise ValueError(f"{archive}: refusing to extract {member.filename!r}: a link, or it would be "
+                                     f"written outside {dest}")
+            written = []
+            for member in members:
+                name = _stripped(member.filename, strip)
+                if not name or member.is_dir():
+                    continue
+                target = root / name
+                target.parent.mkdir(parents=True, exist_ok=True)
+                with zipped.open(member) as source, target.open("wb") as out:
+                    shutil.copyfileobj(source, out, CHUNK_BYTES)
+                written.append(target)
+    except zipfile.BadZipFile as error:
+        raise ValueError(f"{archive}: not a readable zip archive ({error}); delete it and download again") from error
+    return written
 
 
 def _check_member(member: tarfile.TarInfo, dest: Path, archive: Path) -> None:

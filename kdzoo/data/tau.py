@@ -18,25 +18,27 @@ Splits: ``train`` = ``fold1_train.csv`` (or ``split{N}.csv`` when ``subset`` = N
 never sit on both sides), drawn with ``seed``. ``val_fraction=0`` validates on the test split, as the DCASE 2024
 baseline does (then the selected checkpoint has seen the test split: say so when you report).
 
-Scores: the Distiller's ``accuracy`` over all clips; :func:`device_accuracy` per device from the clip ids, and
-``unseen`` / ``seen`` means over devices (the challenge's macro accuracy over devices).
+Scores: the Distiller logs ``accuracy`` over all clips and, because the data module's ``clip_groups`` groups
+clips by device (:data:`DEVICE_GROUPS`), ``acc_device_<d>`` per device, ``acc_seen_devices``,
+``acc_unseen_devices`` and ``acc_device_mean`` (unweighted means over devices), under ``val/`` and ``test/``;
+``kdzoo.metrics.group_accuracy(clip_ids, preds, target, DEVICE_GROUPS)`` computes the same outside a run.
 """
 
 from __future__ import annotations
 
 import csv
-from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
 import lightning.pytorch as pl
 import numpy as np
 import torch
-from torch import Tensor
 from torch.utils.data import Dataset
 
 from kdzoo.data.audio import load_audio
+from kdzoo.data.download import RemoteFile, fetch_remote
 from kdzoo.data.loaders import SplitLoaders
+from kdzoo.types import ClipGroups
 
 SCENES = ("airport", "bus", "metro", "metro_station", "park", "public_square", "shopping_mall", "street_pedestrian",
           "street_traffic", "tram")
@@ -46,6 +48,59 @@ UNSEEN_DEVICES = ("s4", "s5", "s6")
 """Devices absent from the training split of the development set."""
 SUBSETS = (5, 10, 25, 50, 100)
 SAMPLE_RATE = 44100
+
+
+TAU_RECORD = 6337421
+TAU_FOLDER = "TAU-urban-acoustic-scenes-2022-mobile-development"
+"""Zenodo record of the development set, and the top folder its zips unpack to (dropped: files land in ``root``)."""
+_TAU_MD5 = {
+    # md5s as listed in soundata's tau2022uas_mobile REMOTES (record 6337421); audio.1, audio.9 and meta.zip were
+    # found with the same md5s in a second, independent download script. Not checked against the files here (no
+    # internet): a mismatch fails the download naming the file, and the md5 Zenodo shows for it settles which is right.
+    "audio.1.zip": "8be14bdbd844481dce059ab31fbd2239", "audio.2.zip": "e821abda49b069248bb75eab39df7575",
+    "audio.3.zip": "9c7897f78bb42ca0008936daddf3f8f3", "audio.4.zip": "53ec3e37c0fc0be75f53c5abbc5300b8",
+    "audio.5.zip": "528422c33c5d10263203d2c61cb1f3be", "audio.6.zip": "4759a9465c903e13e57d5e82e791fc28",
+    "audio.7.zip": "6d545fc83a55a17856a9ccc1ac9aff6b", "audio.8.zip": "3a2916a9b5d3f43cc7a22a62b180b0d9",
+    "audio.9.zip": "071f664c86639ad730f7be4e3c39d886", "audio.10.zip": "e0839d019e9b77ecbcbb0eff85965530",
+    "audio.11.zip": "fc60f1c83726be3963ae14fbcb95eeb4", "audio.12.zip": "02246547f86c0a814dc63ec65d7033bb",
+    "audio.13.zip": "88ae9ef884665140d1572d8061725e00", "audio.14.zip": "c3f400d74ae90e5190dc518cde43de47",
+    "audio.15.zip": "85594c6fe4f91c10aa2a410f748103b8", "audio.16.zip": "6e2df8438c69f6789414aeba8cbad9d8",
+    "meta.zip": "419b6ff6570f1030730352dc80cd8d15", "doc.zip": "9c4f610bdb5d3e3e72a17d393a26452a",
+}
+SPLITS_URL = "https://github.com/CPJKU/dcase2024_task1_baseline/releases/download/files"
+"""Where the DCASE 2024 task's ``split{5,10,25,50,100}.csv`` are published (the task baseline's release assets).
+No md5 for them was found: they are fetched unverified (a warning says so)."""
+
+
+def tau_remotes(subsets: bool = True) -> list[RemoteFile]:
+    """The release files: 16 audio zips, meta.zip (meta.csv, evaluation_setup/), doc.zip, and optionally the
+    2024 subsets ``split{N}.csv`` (placed in ``root``, where :func:`prepare_tau` reads them)."""
+    remotes = [RemoteFile(f"{TAU_FOLDER}.{part}", f"https://zenodo.org/records/{TAU_RECORD}/files/{TAU_FOLDER}.{part}"
+                          f"?download=1", md5, strip=TAU_FOLDER) for part, md5 in _TAU_MD5.items()]
+    if subsets:
+        remotes += [RemoteFile(f"split{n}.csv", f"{SPLITS_URL}/split{n}.csv", None) for n in SUBSETS]
+    return remotes
+
+
+def download_tau(root: str | Path, base_url: str | None = None, files: list[RemoteFile] | None = None,
+                 subsets: bool = True) -> Path:
+    """Download and unpack the TAU Urban Acoustic Scenes 2022 Mobile development set (about 25 GB of zips) into
+    ``root`` in the layout :class:`TAUUrbanAcousticScenesDataModule` reads; resumable and safe to re-run.
+
+    Each zip is fetched to ``<name>.part`` (resumed with HTTP Range), md5-checked, unpacked without its top folder
+    and deleted (a ``.<name>.extracted`` marker stays), as :mod:`kdzoo.data.download` does for SONYC-UST.
+
+    Args:
+        root: destination folder (created if needed).
+        base_url: fetch ``{base_url}/{filename}`` instead of Zenodo / GitHub (a mirror, or a test server).
+        files: the files to fetch instead of :func:`tau_remotes`.
+        subsets: also fetch the 2024 task's ``split{N}.csv`` (unverified, see :data:`SPLITS_URL`).
+    """
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    for remote in files if files is not None else tau_remotes(subsets):
+        fetch_remote(remote, root, base_url)
+    return root
 
 
 @dataclass(frozen=True)
@@ -124,31 +179,13 @@ def prepare_tau(root: str | Path, subset: int | None = None, val_fraction: float
     return {"train": train, "val": val, "test": test}
 
 
-def device_accuracy(clip_ids: list[str], preds: Tensor, target: Tensor) -> dict[str, float]:
-    """Accuracy per device plus ``seen`` / ``unseen`` / ``macro`` means over devices.
-
-    Args:
-        clip_ids: N TAU clip ids (the device is read from the name, :func:`device_of`).
-        preds: (N, K) scores or (N,) predicted class ids.
-        target: (N,) class ids.
-
-    Returns:
-        ``{"acc_<device>": ..., "acc_seen": ..., "acc_unseen": ..., "acc_macro": ...}`` for the devices present
-        (a mean is left out when none of its devices occurs).
-    """
-    predicted = preds.argmax(dim=-1) if preds.dim() == 2 else preds
-    if len(clip_ids) != predicted.shape[0] or target.shape[0] != predicted.shape[0]:
-        raise ValueError(f"device_accuracy: {len(clip_ids)} clip ids, {predicted.shape[0]} predictions, "
-                         f"{target.shape[0]} targets")
-    right: dict[str, list[bool]] = defaultdict(list)
-    for clip_id, p, t in zip(clip_ids, predicted.tolist(), target.tolist(), strict=True):
-        right[device_of(clip_id)].append(p == t)
-    per = {device: float(np.mean(hits)) for device, hits in sorted(right.items())}
-    out = {f"acc_{device}": value for device, value in per.items()}
-    groups = {"seen": [v for d, v in per.items() if d not in UNSEEN_DEVICES],
-              "unseen": [v for d, v in per.items() if d in UNSEEN_DEVICES], "macro": list(per.values())}
-    out.update({f"acc_{name}": float(np.mean(values)) for name, values in groups.items() if values})
-    return out
+DEVICE_GROUPS = ClipGroups(names=DEVICES, of=device_of, prefix="device_",
+                           means={"seen_devices": tuple(d for d in DEVICES if d not in UNSEEN_DEVICES),
+                                  "unseen_devices": UNSEEN_DEVICES, "device_mean": DEVICES})
+"""TAU clips grouped by recording device: what the data module's ``clip_groups`` gives the Distiller, which then
+logs ``acc_device_<d>`` per device present, ``acc_seen_devices`` / ``acc_unseen_devices`` (unweighted means over
+the devices of the training split / the devices only in the test split) and ``acc_device_mean`` (over all devices
+present), each under ``val/`` and ``test/``."""
 
 
 class SceneClips(Dataset):
@@ -171,7 +208,8 @@ class TAUUrbanAcousticScenesDataModule(SplitLoaders, pl.LightningDataModule):
     """TAU Urban Acoustic Scenes 2022 Mobile development set, 10 scenes, single-label (see the module docstring).
 
     Batches: ``Batch(waveform (B, sample_rate), target (B,) class ids, clip_id, sample_rate)``; ``task`` is
-    ``multiclass`` (cross-entropy, accuracy). Per-device accuracy: :func:`device_accuracy` on the clip ids.
+    ``multiclass`` (cross-entropy, accuracy). ``clip_groups`` (:data:`DEVICE_GROUPS`) makes the Distiller log
+    accuracy per recording device and over seen / unseen devices.
 
     Args:
         root: the development set folder (official layout).
@@ -182,6 +220,7 @@ class TAUUrbanAcousticScenesDataModule(SplitLoaders, pl.LightningDataModule):
     """
 
     task = "multiclass"
+    clip_groups = DEVICE_GROUPS
 
     def __init__(self, root: str = "data/tau2022", subset: int | None = None, val_fraction: float = 0.1,
                  sample_rate: int = 32000, batch_size: int = 64, num_workers: int = 0, seed: int = 0) -> None:

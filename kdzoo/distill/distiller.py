@@ -46,7 +46,9 @@ class Distiller(pl.LightningModule):
     ``train/<kd term>``, the same under ``val/``, and validation/test metrics from
     :func:`kdzoo.metrics.build_metrics` (official SONYC-UST micro/macro AUPRC and micro-F1, plus torchmetrics
     mAP, for multi-label; accuracy for single-label), computed over the distinct clips of all processes
-    (:class:`~kdzoo.metrics.ClipMetrics`); losses and KD terms are logged with ``sync_dist``.
+    (:class:`~kdzoo.metrics.ClipMetrics`); losses and KD terms are logged with ``sync_dist``. When the data
+    module groups its clips (a ``clip_groups`` attribute, :class:`~kdzoo.metrics.ClipGroups`, e.g. TAU's
+    recording devices), validation and test also log accuracy per group and the means it names.
 
     A NaN or inf loss raises :class:`NonFiniteLossError` before the optimiser step, naming the step, the term
     and the batch's clip ids. Checkpoints also hold the random-number generators' states (restored on resume,
@@ -112,10 +114,14 @@ class Distiller(pl.LightningModule):
                              f"got {student_features_dtype!r}")
 
     def setup(self, stage: str) -> None:
-        """Set the method up once (first fit/validate/test/predict), before optimisers and checkpoint loading."""
+        """Set the method up once (first fit/validate/test/predict), before optimisers and checkpoint loading;
+        score per group of clips when this stage's data module has ``clip_groups``."""
+        datamodule = getattr(self.trainer, "datamodule", None)
+        groups = getattr(datamodule, "clip_groups", None)
+        self.val_metrics.set_groups(groups)
+        self.test_metrics.set_groups(groups)
         if self._method_ready:
             return
-        datamodule = getattr(self.trainer, "datamodule", None)
         self.method.setup(self.student, self.teacher, datamodule, self.task)
         self._method_ready = True
 

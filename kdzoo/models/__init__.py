@@ -10,6 +10,8 @@ import importlib
 import pkgutil
 from typing import Literal
 
+from torch import nn
+
 from kdzoo.models._registry import STUDENTS, TEACHERS, Entry, register_student, register_teacher
 from kdzoo.models.base import AudioModel
 from kdzoo.models.frontend import LogMel
@@ -69,6 +71,30 @@ def create_teacher(
                          cache_dir=cache_dir, cache_dtype=cache_dtype)
 
 
+def create_ensemble(
+    members: list[nn.Module],
+    average: Literal["logits", "softmax", "sigmoid"] = "logits",
+    cache: bool = False,
+    cache_dir: str | None = None,
+    cache_dtype: Literal["float16", "float32"] = "float16",
+) -> FrozenTeacher:
+    """A frozen :class:`~kdzoo.models.ensemble.TeacherEnsemble` of ``members``: one teacher whose logits are the
+    members' averaged in logit or probability space, cacheable as one (the teacher-output store key covers every
+    member's weights and config).
+
+    Args:
+        members: teachers, e.g. ``create_teacher`` blocks in a recipe (``cache`` stays off on each member).
+        average: ``logits`` (mean logit), ``softmax`` (log of the mean class distribution, single-label) or
+            ``sigmoid`` (log-odds of the mean per-class probability, multi-label); see
+            :func:`kdzoo.functional.ensemble_logits`.
+        cache, cache_dir, cache_dtype: as for :func:`create_teacher`, for the ensemble's averaged outputs.
+    """
+    from kdzoo.models.ensemble import TeacherEnsemble
+
+    return FrozenTeacher(TeacherEnsemble(list(members), average), cache=cache, cache_dir=cache_dir,
+                         cache_dtype=cache_dtype)
+
+
 def list_students(pattern: str = "*") -> list[str]:
     """Registered student names matching a glob ``pattern``."""
     _import_all()
@@ -91,6 +117,7 @@ __all__ = [
     "AudioModel",
     "FrozenTeacher",
     "LogMel",
+    "create_ensemble",
     "create_student",
     "create_teacher",
     "list_students",

