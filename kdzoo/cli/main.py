@@ -121,7 +121,8 @@ def _export_command(args: list[str]) -> int:
     parser = argparse.ArgumentParser(
         prog="kdzoo export",
         description="Export the student alone (front end included; no teacher, no KD-method heads): waveform "
-                    "(B, T) in, logits (B, K) out. Prints the fp32 graph's logit difference to PyTorch.")
+                    "(B, T) in, logits (B, K) out; for SEA's window students (sea_student_*) one 1 s window "
+                    "(B, 8000) in, its embedding (B, d) out. Prints the fp32 graph's difference to PyTorch.")
     parser.add_argument("source", help="a student.pt or a run directory holding one")
     parser.add_argument("--format", choices=["onnx", "torchscript"], default="onnx", help="(default: %(default)s)")
     parser.add_argument("--out", required=True, help="file to write (with --int8: the int8 graph; the fp32 graph "
