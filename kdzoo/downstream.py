@@ -23,6 +23,7 @@ from torch.utils.data import DataLoader
 from kdzoo.dsp import resample
 from kdzoo.metrics import sonyc_ust_scores
 from kdzoo.models.mil import MILClassifier
+from kdzoo.models.window import frame_windows
 
 log = logging.getLogger(__name__)
 
@@ -46,10 +47,22 @@ def embed_split(model: nn.Module, loader: DataLoader, hop_s: float = EMBEDDING_H
     frames, targets, ids = [], [], []
     for batch in loader:
         wave = resample(batch.waveform, batch.sample_rate, model.sample_rate).to(device)
-        frames.append(model.embed_windows(wave, hop_s).float().cpu())
+        frames.append(window_embeddings(model, wave, hop_s).float().cpu())
         targets.append(batch.target.float())
         ids += list(batch.clip_id)
     return ClipEmbeddings(torch.cat(frames), torch.cat(targets), ids)
+
+
+def window_embeddings(model: nn.Module, waveform: Tensor, hop_s: float) -> Tensor:
+    """Waveform (B, T) -> (B, W, D): a window embedder's ``embed_windows``; any other kdzoo model is run on each
+    1 s window (OpenL3 framing) and its clip ``embedding`` is taken, so clip students and teachers compare too."""
+    if hasattr(model, "embed_windows"):
+        return model.embed_windows(waveform, hop_s)
+    windows = frame_windows(waveform, model.sample_rate, 1.0, hop_s)  # (B, W, S)
+    embedding = model(windows.flatten(0, 1), model.sample_rate).embedding
+    if embedding is None:
+        raise ValueError(f"{type(model).__name__} gives no embedding; downstream needs an embedding model")
+    return embedding.view(*windows.shape[:2], -1)
 
 
 class FrameScaler:
@@ -94,11 +107,18 @@ def evaluate_embedder(model: nn.Module, train_loader: DataLoader, val_loader: Da
     ``val_loader`` of a MIL classifier trained on ``train_loader``'s embeddings."""
     train = embed_split(model, train_loader, hop_s)
     val = embed_split(model, val_loader, hop_s)
+    return score_embeddings(train, val, hidden, lr, epochs, seed, progress)
+
+
+def score_embeddings(train: ClipEmbeddings, val: ClipEmbeddings, hidden: Sequence[int] = (128, 128),
+                     lr: float = 1e-5, epochs: int = 1500, seed: int = 0, progress: bool = False,
+                     batch_size: int = 64) -> dict[str, float]:
+    """Standardise with the train frames, train the MIL classifier (``seed``), score ``val`` (official AUPRC).
+    Split from :func:`evaluate_embedder` so several seeds reuse one embedding pass."""
     scaler = FrameScaler().fit(train.frames)
-    train.frames, val.frames = scaler(train.frames), scaler(val.frames)
-    classifier = train_mil(train, hidden, lr, epochs, seed=seed, progress=progress)
+    train = ClipEmbeddings(scaler(train.frames), train.targets, train.clip_id)
+    classifier = train_mil(train, hidden, lr, epochs, batch_size=batch_size, seed=seed, progress=progress)
     with torch.no_grad():
-        probabilities = torch.sigmoid(classifier(val.frames)).numpy()
+        probabilities = torch.sigmoid(classifier(scaler(val.frames))).numpy()
     scores = sonyc_ust_scores(val.targets.numpy(), probabilities)
     return {key: float(scores[key]) for key in ("micro_auprc", "macro_auprc", "micro_f1")}
-

@@ -15,11 +15,12 @@ from kdzoo.data.synth import clip_scene, render_clip
 from kdzoo.data.synth.background import sensor_profile
 from kdzoo.data.synth.difficulty import Difficulty
 from kdzoo.distill import Distiller, KDMethod
+from kdzoo.dsp import resample
 from kdzoo.edge import ExportableLogMel, export_onnx, export_torchscript, run_onnx
 from kdzoo.edge.profile import count_macs, peak_activation_bytes, rnn_macs, weight_bytes
 from kdzoo.edge.quantise import calibration_clips, frontend_nodes, quantise_static
 from kdzoo.models import STUDENTS
-from kdzoo.models.window import WindowedFrontend
+from kdzoo.models.window import WindowedFrontend, frame_windows
 
 
 def _smallest_per_family() -> list[str]:
@@ -65,11 +66,10 @@ def test_exported_frontend_equals_training_frontend(name, real_clip, tmp_path):
 
 
 @pytest.mark.parametrize("name", _smallest_per_family())
-def test_onnx_and_torchscript_logits_equal_pytorch(name, real_clip, tmp_path):
+def test_onnx_and_torchscript_logits_equal_pytorch(name, real_clip, tmp_path, one_thread):
     student = _student(name)
-    if isinstance(student.frontend, WindowedFrontend):  # SEA's window embedders: not exportable yet (README)
-        with pytest.raises(TypeError, match="only LogMel front ends can be exported, got WindowedFrontend"):
-            export_onnx(student, tmp_path / "s.onnx")
+    if isinstance(student.frontend, WindowedFrontend):  # SEA's window embedders: one 1 s window -> embedding
+        _check_window_embedder_parity(student, real_clip, tmp_path)
         return
     tones = torch.sin(2 * torch.pi * torch.arange(16000) / 16000 * torch.tensor([[440.0], [3000.0]]))
     generated = 0.3 * tones + 0.05 * torch.randn(2, 16000)
@@ -82,6 +82,27 @@ def test_onnx_and_torchscript_logits_equal_pytorch(name, real_clip, tmp_path):
         assert np.abs(run_onnx(onnx_path, clip) - expected).max() < 1e-4
     with torch.no_grad():  # TorchScript traced on 1 s of one clip, run on a batch of two
         assert np.abs(script(generated).numpy() - student(generated).logits.numpy()).max() < 1e-4
+
+
+def _check_window_embedder_parity(student: nn.Module, real_clip: torch.Tensor, tmp_path) -> None:
+    """The 1 s windows of a real-length clip (25 at hop 0.4 s), a batch through the window graph: the exported
+    front end equals the training one (dB), and the ONNX / TorchScript embeddings equal PyTorch's."""
+    clip = resample(real_clip, 16000, student.sample_rate)
+    windows = frame_windows(clip, student.sample_rate, 1.0, 0.4)[0]
+    spectrogram = student.frontend.spectrogram
+    with torch.no_grad():
+        mel = spectrogram(windows).numpy()
+        expected = student.embed_windows(clip, 0.4)[0].numpy()  # the student's own window embeddings
+    assert windows.shape == (25, student.sample_rate) and expected.shape == (25, student.embed_dim)
+    assert expected.std(0).max() > 1e-3  # windows differ: the comparison is not between constants
+    exported_mel = run_onnx(export_onnx(student, tmp_path / "f.onnx", part="frontend"), windows)
+    assert np.abs(exported_mel - mel).max() < 1e-4 and mel.min() < mel.max() - 30  # dB, a real range
+    onnx_path = export_onnx(student, tmp_path / "s.onnx")
+    assert [o.name for o in onnx.load(str(onnx_path)).graph.output] == ["embedding"]
+    assert np.abs(run_onnx(onnx_path, windows) - expected).max() < 1e-4
+    script = torch.jit.load(str(export_torchscript(student, tmp_path / "s.pt")))
+    with torch.no_grad():
+        assert np.abs(script(windows[:2]).numpy() - expected[:2]).max() < 1e-4
 
 
 class _ProjectedKD(KDMethod):

@@ -71,12 +71,16 @@ def export_command(source: str, fmt: str, out: str, int8: bool = False, calibrat
     """Write the student of ``source`` to ``out``; return lines that say what was written and its parity."""
     import torch
 
-    from kdzoo.edge import export_onnx, export_torchscript, run_onnx
-    from kdzoo.edge.export import example_input
+    from kdzoo.edge import StudentGraph, export_onnx, export_torchscript, run_onnx, student_of
+    from kdzoo.edge.export import example_input, is_window_embedder
 
     if int8 and fmt != "onnx":
         raise ValueError("--int8 needs --format onnx (static int8 is ONNX Runtime QDQ)")
     model = load_model(source)
+    windows = is_window_embedder(student_of(model))
+    if score_test and windows:
+        raise ValueError(f"--score-test: {source} is a window embedder (SEA) with no logits to score; score its "
+                         f"embeddings with `kdzoo downstream --embedder {source}`")
     if fmt == "torchscript":
         path = export_torchscript(model, out)
         graph = torch.jit.load(str(path))
@@ -86,17 +90,19 @@ def export_command(source: str, fmt: str, out: str, int8: bool = False, calibrat
         run = lambda x: run_onnx(path, x)  # noqa: E731
     else:
         raise ValueError(f"--format must be onnx or torchscript, got {fmt!r}")
-    clip = example_input(model, "all", 1.0)
-    with torch.no_grad():
-        diff = float(abs(run(clip) - model(clip).logits.numpy()).max())
-    lines = [f"{path}: {fmt} fp32, max |logit - PyTorch| on 1 s of noise = {diff:.2e}"]
+    clip = example_input(student_of(model), "all", 1.0)
+    with torch.no_grad():  # against the training front end and the network, in PyTorch
+        reference = StudentGraph(student_of(model), "all", exportable_frontend=False)(clip).numpy()
+        diff = float(abs(run(clip) - reference).max())
+    what = "embedding of one 1 s window" if windows else "logit"
+    lines = [f"{path}: {fmt} fp32, max |{what} - PyTorch| on 1 s of noise = {diff:.2e}"]
     if score_test and fmt != "onnx":
         raise ValueError("--score-test scores ONNX graphs; use --format onnx")
     graphs = {"fp32": path}
     if int8 or score_test:
         datamodule = _datamodule(source, data, data_root)
     if int8:
-        lines.append(_quantise(path, Path(out), datamodule, calibration))
+        lines.append(_quantise(path, Path(out), datamodule, calibration, student_of(model)))
         graphs["int8"] = Path(out)
     if score_test:
         lines += score_graphs(graphs, datamodule)
@@ -111,13 +117,15 @@ def _datamodule(source: str, data: str | None, data_root: str | None):
     return build_datamodule(data_config(where), {"root": data_root} if data_root else None)
 
 
-def _quantise(fp32: Path, out: Path, datamodule, count: int) -> str:
+def _quantise(fp32: Path, out: Path, datamodule, count: int, student: nn.Module) -> str:
+    from kdzoo.edge.export import is_window_embedder
     from kdzoo.edge.profile import weight_bytes
     from kdzoo.edge.quantise import calibration_clips, quantise_static
 
-    clips = calibration_clips(datamodule, count)
+    clips = calibration_clips(datamodule, count, student)
     path = quantise_static(fp32, out, clips)
-    return (f"{path}: static int8 (QDQ), calibrated on {len(clips)} clips of the train split; "
+    unit = "1 s windows" if is_window_embedder(student) else "clips"
+    return (f"{path}: static int8 (QDQ), calibrated on {len(clips)} {unit} of the train split; "
             f"{weight_bytes(path) / 1024:.1f} KB stored (fp32 {weight_bytes(fp32) / 1024:.1f} KB, front end "
             f"constants included)")
 

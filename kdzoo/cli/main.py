@@ -35,6 +35,8 @@ commands:
   publish    copy a finished run's student into checkpoints/teachers/ and record it in the manifest
   cache-teacher  fill a recipe's teacher-output store once (resumable):  kdzoo cache-teacher --recipe kd_demo
   embed      window embeddings of audio files, one .npz each:  kdzoo embed a.wav b.flac --out emb/ --model sea_student_2
+  downstream SEA's MIL + AutoPool evaluation of embedders on a SONYC-UST-layout corpus (micro/macro AUPRC):
+             kdzoo downstream --embedder RUN_DIR sea_student_2 --data-root data/synth-ust --out DIR
   export     the student alone as ONNX or TorchScript, optionally static int8:
              kdzoo export RUN_DIR --format onnx --int8 --calibration 64 --out student.int8.onnx
   profile    params, MACs, peak activation memory, flash, 1-thread latency:  kdzoo profile STUDENT.pt|RUN_DIR|NAME
@@ -65,7 +67,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     tools = {"recipes": _recipes_command, "models": _models_command, "data": _data_command,
              "publish": _publish_command, "bench": _bench_command, "cache-teacher": _cache_teacher_command,
-             "embed": _embed_command, "export": _export_command, "profile": _profile_command, "plot": _plot_command}
+             "embed": _embed_command, "downstream": _downstream_command, "export": _export_command,
+             "profile": _profile_command, "plot": _plot_command}
     if command not in tools:
         print(f"kdzoo: unknown command {command!r}\n\n{HELP}", file=sys.stderr)
         return 2
@@ -121,7 +124,8 @@ def _export_command(args: list[str]) -> int:
     parser = argparse.ArgumentParser(
         prog="kdzoo export",
         description="Export the student alone (front end included; no teacher, no KD-method heads): waveform "
-                    "(B, T) in, logits (B, K) out. Prints the fp32 graph's logit difference to PyTorch.")
+                    "(B, T) in, logits (B, K) out; for SEA's window students (sea_student_*) one 1 s window "
+                    "(B, 8000) in, its embedding (B, d) out. Prints the fp32 graph's difference to PyTorch.")
     parser.add_argument("source", help="a student.pt or a run directory holding one")
     parser.add_argument("--format", choices=["onnx", "torchscript"], default="onnx", help="(default: %(default)s)")
     parser.add_argument("--out", required=True, help="file to write (with --int8: the int8 graph; the fp32 graph "
@@ -193,6 +197,12 @@ def _predict_student_command(args: list[str]) -> int:
     if opts.out:
         print(f"{len(rows)} files tagged -> {opts.out}")
     return 0
+
+
+def _downstream_command(args: list[str]) -> int:
+    from kdzoo.cli.downstream import main as downstream_main
+
+    return downstream_main(args)
 
 
 def _embed_command(args: list[str]) -> int:

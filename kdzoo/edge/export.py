@@ -32,6 +32,9 @@ from torch import Tensor, nn
 
 from kdzoo.models.frontend import LogMel
 from kdzoo.models.kws import DB_TO_LN
+from kdzoo.models.l3.frontend import AMIN as KAPRE_AMIN
+from kdzoo.models.l3.frontend import DYNAMIC_RANGE_DB, KapreMel, same_padding
+from kdzoo.models.window import WindowedFrontend, window_samples
 
 Part = Literal["all", "frontend", "network"]
 OPSET = 17
@@ -47,6 +50,19 @@ def student_of(model: nn.Module) -> nn.Module:
         raise TypeError(f"{type(student).__name__} is not a kdzoo student (it needs .frontend and "
                         f".forward_spectrogram); export the student of a Distiller or a model from create_student")
     return student
+
+
+def is_window_embedder(student: nn.Module) -> bool:
+    """True for SEA-style window embedders (a :class:`~kdzoo.models.window.WindowedFrontend`): their graph embeds
+    one window (B, window samples) -> (B, d) instead of tagging a clip."""
+    return isinstance(student.frontend, WindowedFrontend)
+
+
+def input_samples(student: nn.Module, seconds: float = 1.0) -> int:
+    """Samples of the graph's input: one window for a window embedder (whatever ``seconds``), else ``seconds``."""
+    if is_window_embedder(student):
+        return window_samples(student.sample_rate, student.frontend.window_s)
+    return round(seconds * student.sample_rate)
 
 
 class ExportableLogMel(nn.Module):
@@ -93,41 +109,108 @@ class ExportableLogMel(nn.Module):
         return ((db * DB_TO_LN).transpose(1, 2) @ self.dct).unsqueeze(1)  # MFCC: (B, 1, F, n_mfcc)
 
 
+class ExportableKapreMel(nn.Module):
+    """:class:`~kdzoo.models.l3.frontend.KapreMel` (SEA students, L3) in real arithmetic, for one window length.
+
+    windows (B, S) -> dB mel magnitude (B, 1, n_mels, ceil(S / hop)) in [-80, 0], as the training module: Keras
+    'same' padding (fixed by ``num_samples``, the window the graph embeds), frames without centring under the
+    periodic Hann window (ONNX ``STFT``), power, the training module's own HTK mel bank, square root, ``10 log10``
+    floored at 1e-10, minus the per-window maximum, floored at -80 dB.
+
+    Args:
+        kapre: the student's training front end (``student.frontend.spectrogram``); its tables are copied.
+        num_samples: S, the window length in samples (the padding depends on it).
+    """
+
+    def __init__(self, kapre: KapreMel, num_samples: int) -> None:
+        super().__init__()
+        if not isinstance(kapre, KapreMel):
+            raise TypeError(f"only KapreMel window front ends can be exported, got {type(kapre).__name__}")
+        self.n_fft, self.hop_length, self.num_samples = kapre.n_fft, kapre.hop_length, num_samples
+        self.padding = same_padding(num_samples, kapre.n_fft, kapre.hop_length)
+        self.register_buffer("window", kapre.window.detach().clone())
+        self.register_buffer("filterbank", kapre.mel.detach().T.clone())  # (n_fft // 2 + 1, n_mels)
+
+    def forward(self, windows: Tensor) -> Tensor:
+        """(B, S) -> (B, 1, n_mels, frames); S must be ``num_samples``."""
+        padded = F.pad(windows, self.padding)
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*return_complex=False.*")
+            spec = torch.stft(padded, self.n_fft, self.hop_length, self.n_fft, self.window, center=False,
+                              return_complex=False)  # (B, n_fft // 2 + 1, frames, 2)
+        power = spec.pow(2).sum(-1)  # (B, n_freqs, frames)
+        magnitude = torch.matmul(power.transpose(1, 2), self.filterbank).sqrt().transpose(1, 2)  # (B, n_mels, F)
+        db = 10.0 * torch.log10(torch.clamp(magnitude, min=KAPRE_AMIN))
+        db = db - db.amax(dim=(1, 2), keepdim=True)
+        return torch.clamp(db, min=-DYNAMIC_RANGE_DB).unsqueeze(1)
+
+
+def onnx_frontend(student: nn.Module) -> nn.Module:
+    """The ONNX-ready front end of ``student``: :class:`ExportableLogMel` for clip students (LogMel / MFCC),
+    :class:`ExportableKapreMel` for window embedders; a TypeError naming the front end otherwise."""
+    if is_window_embedder(student):
+        return ExportableKapreMel(student.frontend.spectrogram, input_samples(student))
+    return ExportableLogMel(student.frontend)
+
+
 class StudentGraph(nn.Module):
     """The part of a student that is exported, returning a plain tensor (graphs cannot return a dataclass).
 
+    Clip students (``cnn_*``, ``crnn_*``, keyword students, ...): ``"all"``: waveform (B, T) -> logits (B, K);
+    ``"frontend"``: waveform -> log-mel (B, 1, n_mels, F); ``"network"``: log-mel -> logits.
+
+    Window embedders (SEA's ``sea_student_*``): the graph embeds *one* window, as the device would every hop:
+    ``"all"``: window (B, S) (S = 1 s at the student's rate, 8000 samples) -> embedding (B, d); ``"frontend"``:
+    window -> mel (B, 1, 64, 50); ``"network"``: mel -> embedding. Framing a clip into windows stays outside
+    (it is a strided view of the audio buffer, :func:`~kdzoo.models.window.frame_windows`), and so does the
+    optional linear probe, which only reports AUPRC during training (the embedding is what SEA ships).
+
     Args:
         student: a kdzoo student (``.frontend`` + ``.forward_spectrogram``), put in eval mode.
-        part: ``"all"``: waveform (B, T) -> logits (B, K); ``"frontend"``: waveform -> log-mel;
-            ``"network"``: log-mel (B, 1, n_mels, F) -> logits.
-        exportable_frontend: use :class:`ExportableLogMel` (ONNX) instead of the training front end (TorchScript).
+        part: ``"all"``, ``"frontend"`` or ``"network"`` (above).
+        exportable_frontend: use the real-arithmetic front end (:func:`onnx_frontend`; ONNX) instead of the
+            training one (TorchScript).
     """
 
     def __init__(self, student: nn.Module, part: Part = "all", exportable_frontend: bool = True) -> None:
         super().__init__()
         if part not in ("all", "frontend", "network"):
             raise ValueError(f"part must be 'all', 'frontend' or 'network', got {part!r}")
-        self.part = part
-        self.frontend = ExportableLogMel(student.frontend) if exportable_frontend else student.frontend
+        self.part, self.windows = part, is_window_embedder(student)
+        training_frontend = student.frontend.spectrogram if self.windows else student.frontend
+        self.frontend = onnx_frontend(student) if exportable_frontend else training_frontend
         self.network = student
         self.eval()
+
+    @property
+    def output_name(self) -> str:
+        return "logmel" if self.part == "frontend" else "embedding" if self.windows else "logits"
 
     def forward(self, x: Tensor) -> Tensor:
         if self.part != "network":
             x = self.frontend(x)
         if self.part == "frontend":
             return x
+        if self.windows:
+            return self.network.network(x)  # (B, d): the window embedding
         return self.network.forward_spectrogram(x).logits
 
 
 def example_input(student: nn.Module, part: Part, seconds: float = 1.0, batch: int = 1) -> Tensor:
-    """A deterministic input of ``seconds`` of audio for ``part``: noise waveform (B, T) or its log-mel."""
+    """A deterministic input of ``seconds`` of audio for ``part``: noise waveform (B, T) or its log-mel.
+
+    For a window embedder: one window (B, S) of noise, or its mel (B, 1, n_mels, frames); ``seconds`` is unused.
+    """
     generator = torch.Generator().manual_seed(0)
-    waveform = 0.1 * torch.randn(batch, round(seconds * student.sample_rate), generator=generator)
-    if part == "network":
-        with torch.no_grad():
-            return student.frontend(waveform)
-    return waveform
+    waveform = 0.1 * torch.randn(batch, input_samples(student, seconds), generator=generator)
+    return training_features(student, waveform) if part == "network" else waveform
+
+
+@torch.no_grad()
+def training_features(student: nn.Module, waveform: Tensor) -> Tensor:
+    """The training front end's output for a graph input (B, T) (a window embedder's: windows (B, S))."""
+    frontend = student.frontend.spectrogram if is_window_embedder(student) else student.frontend
+    return frontend(waveform)
 
 
 @contextmanager
@@ -137,6 +220,7 @@ def _quiet_export() -> Iterator[None]:
         warnings.filterwarnings("ignore", category=DeprecationWarning)
         warnings.filterwarnings("ignore", category=FutureWarning)
         warnings.filterwarnings("ignore", message=".*(TracerWarning|Converting a tensor|return_complex).*")
+        warnings.filterwarnings("ignore", message=".*Constant folding - Only steps=1.*")  # the trace's own unfold
         yield
 
 
@@ -153,17 +237,21 @@ def export_onnx(model: nn.Module, path: str | Path, part: Part = "all", seconds:
             which the profile wants for exact tensor sizes.
 
     Input ``waveform`` (B, T) float32 at the student's sample rate (``logmel`` (B, 1, n_mels, F) for the
-    network part); output ``logits`` (B, K) (``logmel`` for the front end part).
+    network part); output ``logits`` (B, K) (``logmel`` for the front end part). A window embedder's graph
+    (:class:`StudentGraph`) reads one window ``waveform`` (B, S) and writes ``embedding`` (B, d); only its
+    batch axis is free (the window length is the model's).
     """
     student = student_of(model)
     graph, path = StudentGraph(student, part), Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     example = example_input(student, part, seconds)
     input_name = "logmel" if part == "network" else "waveform"
-    output_name = "logmel" if part == "frontend" else "logits"
+    output_name = graph.output_name
     axes = {input_name: {0: "batch", example.dim() - 1: "time"}, output_name: {0: "batch"}}
     if part == "frontend":
         axes[output_name] = {0: "batch", 3: "frames"}
+    if graph.windows:  # one window of fixed length in, one embedding out: only the batch is free
+        axes = {input_name: {0: "batch"}, output_name: {0: "batch"}}
     with _quiet_export(), torch.no_grad():
         torch.onnx.export(graph, (example,), str(path), dynamo=False, opset_version=OPSET,
                           input_names=[input_name], output_names=[output_name],
@@ -172,10 +260,11 @@ def export_onnx(model: nn.Module, path: str | Path, part: Part = "all", seconds:
 
 
 def export_torchscript(model: nn.Module, path: str | Path, seconds: float = 1.0) -> Path:
-    """Trace the student of ``model`` (training front end included) to TorchScript: waveform (B, T) -> logits.
+    """Trace the student of ``model`` (training front end included) to TorchScript: waveform (B, T) -> logits
+    (window embedders: window (B, S) -> embedding (B, d), as :class:`StudentGraph`).
 
     Tracing records the operators, not the example's length, so other clip lengths and batch sizes run (the
-    parity test checks a 10 s clip through a graph traced on 1 s).
+    parity test checks a 10 s clip through a graph traced on 1 s); a window embedder's graph keeps its window.
     """
     student = student_of(model)
     graph, path = StudentGraph(student, "all", exportable_frontend=False), Path(path)

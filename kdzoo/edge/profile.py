@@ -1,6 +1,8 @@
 """The edge report of a student: what it costs to run 1 s of audio on a small device.
 
-Numbers (all for 1 s of audio at the student's sample rate, batch 1; :class:`EdgeProfile`):
+Numbers (all for 1 s of audio at the student's sample rate, batch 1; :class:`EdgeProfile`). A window
+embedder (SEA's ``sea_student_*``) is profiled on what its graph does, one 1 s window -> one embedding: the
+numbers are per window, i.e. per second of audio embedded with a 1 s hop (x10 at the paper's 0.1 s hop).
 
 * ``params``: trainable parameters of the student (front end has none).
 * ``macs``: multiply-accumulates of the network (log-mel in, logits out), counted by fvcore's
@@ -41,7 +43,16 @@ import onnx
 import torch
 from torch import Tensor, nn
 
-from kdzoo.edge.export import StudentGraph, example_input, export_onnx, onnx_session, student_of
+from kdzoo.edge.export import (
+    StudentGraph,
+    example_input,
+    export_onnx,
+    input_samples,
+    is_window_embedder,
+    onnx_session,
+    student_of,
+    training_features,
+)
 from kdzoo.edge.quantise import quantise_static
 
 NOT_MACS = ("aten::batch_norm", "aten::group_norm", "aten::layer_norm", "aten::instance_norm",
@@ -126,10 +137,11 @@ def _steps(module: nn.Module, inputs: Tensor) -> int:
 
 
 def frontend_macs(student: nn.Module, seconds: float = 1.0) -> int:
-    """MACs of the log-mel front end for ``seconds`` of audio, by formula (see the module docstring)."""
-    frontend = student.frontend
-    n_fft = frontend.mel.spectrogram.n_fft
-    frames = frontend.num_frames(round(seconds * student.sample_rate))
+    """MACs of the log-mel front end for ``seconds`` of audio (a window embedder: one window), by formula (see
+    the module docstring)."""
+    frontend = student.frontend.spectrogram if is_window_embedder(student) else student.frontend
+    n_fft = frontend.n_fft
+    frames = frontend.num_frames(input_samples(student, seconds))
     bins = n_fft // 2 + 1
     per_frame = n_fft + round(n_fft * math.log2(n_fft)) + 2 * bins + bins * frontend.n_mels
     return frames * per_frame
@@ -252,6 +264,9 @@ def profile_student(model: nn.Module, calibration: list[Tensor] | None = None, r
                     latency: bool = True, seconds: float = 1.0) -> EdgeProfile:
     """The :class:`EdgeProfile` of the student of ``model`` for ``seconds`` (default 1) of audio.
 
+    A window embedder (SEA students) is profiled on one 1 s window -> one embedding: its numbers are per window
+    (multiply MACs and latency by 1 / hop for a stream embedded every hop, e.g. x10 at SEA's 0.1 s).
+
     Args:
         model: a student or a Distiller.
         calibration: waveforms (T,) for int8 calibration. Sizes, memory and latency do not depend on it
@@ -265,7 +280,7 @@ def profile_student(model: nn.Module, calibration: list[Tensor] | None = None, r
     clips = calibration or [c for c in 0.1 * torch.randn(8, waveform.shape[1], generator=torch.Generator()
                                                           .manual_seed(1))]
     with torch.no_grad():
-        mels = [student.frontend(c[None])[0] for c in clips]
+        mels = [training_features(student, c[None])[0] for c in clips]
         macs = count_macs(StudentGraph(student, "network"), example_input(student, "network", seconds))
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)

@@ -21,9 +21,11 @@ from pathlib import Path
 
 import numpy as np
 import onnx
-from torch import Tensor
+from torch import Tensor, nn
 
-from kdzoo.edge.export import FRONTEND_SCOPE
+from kdzoo.dsp import resample
+from kdzoo.edge.export import FRONTEND_SCOPE, is_window_embedder
+from kdzoo.models.window import frame_windows
 
 log = logging.getLogger(__name__)
 
@@ -80,21 +82,31 @@ def quantise_static(fp32_path: str | Path, int8_path: str | Path, calibration: I
     return int8_path
 
 
-def calibration_clips(datamodule, count: int) -> list[Tensor]:
+def calibration_clips(datamodule, count: int, student: nn.Module | None = None) -> list[Tensor]:
     """The first ``count`` clips (T,) of ``datamodule``'s train loader: a random subset of the train split, fixed
     by the data module's own seed (the loader shuffles with it).
 
+    With a window embedder as ``student`` (SEA), the inputs of its graph instead: each clip resampled to the
+    student's rate and cut into 1 s windows (S,) with a 1 s hop, the first ``count`` windows.
+
     Raises:
-        ValueError: ``count`` < 1, or the train split has fewer clips.
+        ValueError: ``count`` < 1, or the train split has fewer clips (windows).
     """
     if count < 1:
         raise ValueError(f"--calibration must be >= 1, got {count}")
+    windows = student is not None and is_window_embedder(student)
     clips: list[Tensor] = []
     for batch in datamodule.train_dataloader():
-        clips.extend(batch.waveform[: count - len(clips)])
+        waveform = batch.waveform
+        if windows:
+            waveform = resample(waveform, batch.sample_rate, student.sample_rate)
+            seconds = student.frontend.window_s
+            waveform = frame_windows(waveform, student.sample_rate, seconds, seconds, center=False).flatten(0, 1)
+        clips.extend(waveform[: count - len(clips)])
         if len(clips) >= count:
             return clips
-    raise ValueError(f"--calibration {count}: the train split has only {len(clips)} clips")
+    unit = "windows" if windows else "clips"
+    raise ValueError(f"--calibration {count}: the train split has only {len(clips)} {unit}")
 
 
 def quantised_fraction(int8_path: str | Path) -> float:
