@@ -50,7 +50,8 @@ def test_downstream_scores_an_informative_embedder_above_chance(corpus, tmp_path
     mean = written.groupby("embedder")["micro_auprc"].mean()
     assert mean["bands"] > mean["noise"] + 0.1  # the band energies carry the classes; the noise does not
     assert "| bands | 64 | 2 |" in (tmp_path / "results.md").read_text()
-    assert table.equals(written) or len(table) == 4
+    assert table["embedder"].tolist() == written["embedder"].tolist()  # the returned table is the written one
+    assert table["micro_auprc"].tolist() == pytest.approx(written["micro_auprc"].tolist(), abs=1e-12)
 
 
 def test_downstream_command(corpus, tmp_path, capsys):

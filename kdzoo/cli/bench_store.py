@@ -2,8 +2,9 @@
 
 Each configuration is built from its recipe exactly as ``kdzoo fit`` builds it, then trained for ``--epochs``
 epochs on one quiet Trainer (no validation, no checkpoints, no logger), in turns within this one process, so
-every configuration sees the same machine state. The first epoch of a run fills the stores (teacher outputs,
-student log-mels) and is reported apart; the steady-state figure is the median of the later epochs.
+every configuration sees the same machine state. The first epoch of a run fills the stores when they are empty
+(teacher outputs, student log-mels; later rounds read them) and is reported apart; the steady-state figure is
+the median of the later epochs.
 
 Configurations (all with the recipe's ``cache_student_features: true`` unless named otherwise):
 
@@ -82,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     base = statistics.median(steady["scratch"])
     print(f"\nmachine: {machine()}; torch threads {torch.get_num_threads()}; {args.rounds} rounds x "
           f"{args.epochs - 1} steady epochs per configuration\n")
-    print("| configuration | first epoch (s, fills stores) | steady epoch (s, median) | ratio to scratch |")
+    print("| configuration | first epoch (s; fills empty stores) | steady epoch (s, median) | ratio to scratch |")
     print("|---|---|---|---|")
     for name in CONFIGS:
         median = statistics.median(steady[name])
