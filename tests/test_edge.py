@@ -63,6 +63,8 @@ def test_exported_frontend_equals_training_frontend(name, real_clip, tmp_path):
     assert np.abs(exported - expected).max() < 1e-4  # dB
     assert np.abs(torch_port - expected).max() < 1e-4
     assert expected.min() < expected.max() - 30  # a real dynamic range, not a flat spectrogram
+    dense_bank_bytes = student.frontend.mel.mel_scale.fb.numel() * 4
+    assert weight_bytes(path) < 0.5 * dense_bank_bytes  # the bank's two-slope tables are stored, not its matrix
 
 
 @pytest.mark.parametrize("name", _smallest_per_family())
@@ -160,7 +162,8 @@ def test_static_int8_tracks_fp32_on_a_trained_model(tone_data, tmp_path):
     int8_names = {t.name for t in graph.graph.initializer if t.data_type == onnx.TensorProto.INT8}
     assert conv_weights and all(dequantised.get(w) in int8_names for w in conv_weights)  # every conv is int8
     made_by = {out: n.op_type for n in graph.graph.node for out in n.output}
-    front = [n for n in graph.graph.node if n.name in set(frontend_nodes(graph)) and n.op_type in ("STFT", "MatMul")]
+    mel_ops = ("STFT", "ScatterElements")  # the spectrum and the mel bank (two-slope: one scatter-add)
+    front = [n for n in graph.graph.node if n.name in set(frontend_nodes(graph)) and n.op_type in mel_ops]
     assert len(front) == 2 and all(made_by.get(i) != "DequantizeLinear" for n in front for i in n.input)  # float
     waveform = torch.cat([b.waveform for b in tone_data.val_dataloader()])
     target = torch.cat([b.target for b in tone_data.val_dataloader()]).numpy()

@@ -8,9 +8,10 @@ front end, the network and the classifier head, nothing else.
 Why a front end of our own for ONNX: training uses torchaudio's ``MelSpectrogram``, which computes the STFT in
 complex numbers, and the ONNX exporter that needs no extra package (``dynamo=False``) cannot write complex
 tensors. :class:`ExportableLogMel` computes the same thing in real arithmetic (reflect padding, ONNX's own
-``STFT`` operator on a window zero-padded to ``n_fft`` as torch does it, power, the very same mel filter bank,
-``10 log10`` with the same floor), so the whole student is one graph. Its parity with the training front end is
-a test (``tests/test_edge.py``), not an assumption. TorchScript traces the training front end as it is.
+``STFT`` operator on a window zero-padded to ``n_fft`` as torch does it, power, the very same mel filter bank
+stored by its two slopes (:mod:`kdzoo.edge.melbank`: 12 KB instead of a 131 KB matrix), ``10 log10`` with the
+same floor), so the whole student is one graph. Its parity with the training front end is a test
+(``tests/test_edge.py``), not an assumption. TorchScript traces the training front end as it is.
 
 Graph parts (``part``): ``"all"`` (waveform -> logits, what ``kdzoo export`` writes), ``"frontend"`` (waveform
 -> log-mel (B, 1, n_mels, frames)) and ``"network"`` (log-mel -> logits). The profile counts the front end and
@@ -30,6 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from kdzoo.edge.melbank import CompactMelBank
 from kdzoo.models.frontend import LogMel
 from kdzoo.models.kws import DB_TO_LN
 from kdzoo.models.l3.frontend import AMIN as KAPRE_AMIN
@@ -69,8 +71,9 @@ class ExportableLogMel(nn.Module):
     """:class:`~kdzoo.models.frontend.LogMel` in real arithmetic: waveform (B, T) -> dB log-mel (B, 1, n_mels, F).
 
     Same numbers as the training front end (centred frames with reflect padding, Hann window of ``win_length``
-    centred in ``n_fft``, one-sided power spectrum, the training module's own mel filter bank, ``10 log10`` of
-    the power floored at ``amin``), written with operators ONNX has, so it exports with the network.
+    centred in ``n_fft``, one-sided power spectrum, the training module's own mel filter bank (stored by its two
+    slopes), ``10 log10`` of the power floored at ``amin``), written with operators ONNX has, so it exports with
+    the network.
 
     Args:
         logmel: the student's training front end; its window and filter bank are copied, not recomputed.
@@ -87,7 +90,7 @@ class ExportableLogMel(nn.Module):
         window = spectrogram.window.detach().clone()
         left = (self.n_fft - window.numel()) // 2  # torch.stft centres a short window inside n_fft
         self.register_buffer("window", F.pad(window, (left, self.n_fft - window.numel() - left)))
-        self.register_buffer("filterbank", logmel.mel.mel_scale.fb.detach().clone())  # (n_fft // 2 + 1, n_mels)
+        self.mel_bank = CompactMelBank(logmel.mel.mel_scale.fb)  # (n_fft // 2 + 1, n_mels), by its two slopes
         self.amin = float(logmel.to_db.amin)
         # MFCC (the keyword students' front end) = this log-mel in natural-log units, then its own DCT-II matrix
         dct = getattr(logmel, "dct", None)
@@ -102,7 +105,7 @@ class ExportableLogMel(nn.Module):
             spec = torch.stft(padded, self.n_fft, self.hop_length, self.n_fft, self.window, center=False,
                               return_complex=False)  # (B, n_fft // 2 + 1, F, 2): real and imaginary parts
         power = spec.pow(2).sum(-1)  # (B, n_freqs, F)
-        mel = torch.matmul(power.transpose(1, 2), self.filterbank).transpose(1, 2)  # (B, n_mels, F)
+        mel = self.mel_bank(power)  # (B, n_mels, F)
         db = 10.0 * torch.log10(torch.clamp(mel, min=self.amin))  # (B, n_mels, F)
         if self.dct is None:
             return db.unsqueeze(1)
@@ -114,8 +117,8 @@ class ExportableKapreMel(nn.Module):
 
     windows (B, S) -> dB mel magnitude (B, 1, n_mels, ceil(S / hop)) in [-80, 0], as the training module: Keras
     'same' padding (fixed by ``num_samples``, the window the graph embeds), frames without centring under the
-    periodic Hann window (ONNX ``STFT``), power, the training module's own HTK mel bank, square root, ``10 log10``
-    floored at 1e-10, minus the per-window maximum, floored at -80 dB.
+    periodic Hann window (ONNX ``STFT``), power, the training module's own HTK mel bank (stored by its two slopes),
+    square root, ``10 log10`` floored at 1e-10, minus the per-window maximum, floored at -80 dB.
 
     Args:
         kapre: the student's training front end (``student.frontend.spectrogram``); its tables are copied.
@@ -129,7 +132,7 @@ class ExportableKapreMel(nn.Module):
         self.n_fft, self.hop_length, self.num_samples = kapre.n_fft, kapre.hop_length, num_samples
         self.padding = same_padding(num_samples, kapre.n_fft, kapre.hop_length)
         self.register_buffer("window", kapre.window.detach().clone())
-        self.register_buffer("filterbank", kapre.mel.detach().T.clone())  # (n_fft // 2 + 1, n_mels)
+        self.mel_bank = CompactMelBank(kapre.mel.T)  # (n_fft // 2 + 1, n_mels), by its two slopes
 
     def forward(self, windows: Tensor) -> Tensor:
         """(B, S) -> (B, 1, n_mels, frames); S must be ``num_samples``."""
@@ -139,7 +142,7 @@ class ExportableKapreMel(nn.Module):
             spec = torch.stft(padded, self.n_fft, self.hop_length, self.n_fft, self.window, center=False,
                               return_complex=False)  # (B, n_fft // 2 + 1, frames, 2)
         power = spec.pow(2).sum(-1)  # (B, n_freqs, frames)
-        magnitude = torch.matmul(power.transpose(1, 2), self.filterbank).sqrt().transpose(1, 2)  # (B, n_mels, F)
+        magnitude = self.mel_bank(power).sqrt()  # (B, n_mels, F)
         db = 10.0 * torch.log10(torch.clamp(magnitude, min=KAPRE_AMIN))
         db = db - db.amax(dim=(1, 2), keepdim=True)
         return torch.clamp(db, min=-DYNAMIC_RANGE_DB).unsqueeze(1)

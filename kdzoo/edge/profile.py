@@ -14,15 +14,16 @@ numbers are per window, i.e. per second of audio embedded with a 1 s hop (x10 at
   folded away at export) and RNN cells, which fvcore skips with a warning, are counted by their formula
   ``gates x hidden x (input + hidden)`` per step and direction (:func:`rnn_macs`).
 * ``frontend_macs``: the log-mel front end, counted separately and by formula (:func:`frontend_macs`): window
-  ``n_fft``, a radix-2 real FFT ``n_fft log2(n_fft)``, power ``2 (n_fft/2 + 1)`` and a dense mel matrix
-  ``(n_fft/2 + 1) n_mels`` per frame. An estimate of an FFT, not a measurement of one library.
+  ``n_fft``, a radix-2 real FFT ``n_fft log2(n_fft)``, power ``2 (n_fft/2 + 1)`` and the mel bank as the
+  exported graph applies it, by its two slopes (:mod:`kdzoo.edge.melbank`): ``2 (n_fft/2 + 1)`` per frame (a
+  dense matrix would be ``(n_fft/2 + 1) n_mels``). An estimate of an FFT, not a measurement of one library.
 * ``activation_kb_fp32`` / ``activation_kb_int8``: peak activation memory of the network, the largest set of
   tensors alive at once when the ONNX graph runs node by node in its order (:func:`peak_activation_bytes`).
   Own code, because none of the counters above reports liveness (torchinfo sums every layer's output, which
   is the memory of keeping all of them, not the peak). Weights are not activations (they are flash).
 * ``flash_kb_int8`` / ``flash_kb_fp32``: bytes of the network's stored weights in the int8 (QDQ: int8 weights,
   int32 biases, scales, zero points; float where ONNX Runtime leaves float, e.g. LSTM cells) and fp32 graphs.
-  ``frontend_kb``: the front end's constants (window and mel matrix, float32) beside them.
+  ``frontend_kb``: the front end's constants (window, the mel bank's two-slope tables) beside them.
 * ``latency_ms_fp32`` / ``latency_ms_int8``: median wall time of ONNX Runtime on one CPU thread for the whole
   student (front end included) on 1 s of audio, over ``runs`` runs after ``warmup`` runs.
 """
@@ -143,7 +144,7 @@ def frontend_macs(student: nn.Module, seconds: float = 1.0) -> int:
     n_fft = frontend.n_fft
     frames = frontend.num_frames(input_samples(student, seconds))
     bins = n_fft // 2 + 1
-    per_frame = n_fft + round(n_fft * math.log2(n_fft)) + 2 * bins + bins * frontend.n_mels
+    per_frame = n_fft + round(n_fft * math.log2(n_fft)) + 2 * bins + 2 * bins  # window, FFT, power, two slopes
     return frames * per_frame
 
 
