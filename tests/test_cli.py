@@ -162,11 +162,16 @@ def test_predict_writes_the_official_submission_format(corpus, tmp_path, monkeyp
 
 
 def test_data_synth_ust_command_writes_what_the_demo_module_expects(tmp_path, capsys):
+    import soundfile as sf
+
     from kdzoo.data.synth import corpus_matches
 
-    assert main(["data", "synth-ust", "--root", str(tmp_path / "c"), "--clips", "10", "--workers", "1"]) == 0
-    # the demo data module's defaults (formant speech, 10 s clips) accept this corpus without regenerating it
-    assert corpus_matches(tmp_path / "c", clips=10, seed=0, speech="formant", clip_seconds=10.0)
+    assert main(["data", "synth-ust", "--root", str(tmp_path / "c"), "--clips", "10", "--workers", "1",
+                 "--clip-seconds", "2"]) == 0
+    # a data module with the same arguments (formant speech, 2 s clips) accepts it without regenerating it
+    assert corpus_matches(tmp_path / "c", clips=10, seed=0, speech="formant", clip_seconds=2.0)
+    assert not corpus_matches(tmp_path / "c", clips=10, seed=0, speech="formant", clip_seconds=10.0)
+    assert {sf.info(str(f)).duration for f in (tmp_path / "c").rglob("*.wav")} == {2.0}
     assert "1_engine" in capsys.readouterr().out
 
 

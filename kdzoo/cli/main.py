@@ -306,7 +306,9 @@ def _data_command(args: list[str]) -> int:
     sub = parser.add_subparsers(dest="tool", required=True)
     synth = sub.add_parser("synth-ust", help="write the offline SONYC-UST-format corpus")
     synth.add_argument("--root", default="data/synth-ust", help="output folder (default: %(default)s)")
-    synth.add_argument("--clips", type=int, default=600, help="number of 10 s clips (default: %(default)s)")
+    synth.add_argument("--clips", type=int, default=600, help="clips to train and validate on (default: %(default)s)")
+    synth.add_argument("--clip-seconds", type=float, default=10.0,
+                       help="length of every clip; SONYC-UST's is 10, the demo recipes use 4 (default: %(default)s)")
     synth.add_argument("--test-clips", type=int, default=0,
                        help="held-out test clips after them; the demo recipes use 1000 (default: %(default)s)")
     synth.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
@@ -339,7 +341,7 @@ def _data_command(args: list[str]) -> int:
         from kdzoo.data.synth import describe, synth_ust
 
         synth_ust(opts.root, clips=opts.clips, test_clips=opts.test_clips, seed=opts.seed, workers=opts.workers,
-                  speech=opts.speech)
+                  speech=opts.speech, clip_seconds=opts.clip_seconds)
         print(describe(opts.root))
         return 0
     if opts.tool == "synth-kws":
