@@ -166,3 +166,36 @@ def test_asc_recipes_fit_inside_the_budget(recipe: str, tmp_path: Path, monkeypa
     assert scores["test/acc_device_mean"] == pytest.approx(np.mean(list(per.values())), abs=1e-6)
     logged = (run / "metrics.csv").read_text().splitlines()[0].split(",")
     assert {"val/acc_device_mean", "val/acc_seen_devices"} <= set(logged)  # val: training devices only
+
+
+class _SceneFromLevel(torch.nn.Module):
+    """Waveform (B, T) -> (B, 10) logits: the clip's constant level (scene + 1) / 20 names its scene (write_tau)."""
+
+    def __init__(self, always: int | None = None) -> None:
+        super().__init__()
+        self.always = always
+
+    def forward(self, waveform: torch.Tensor) -> torch.Tensor:
+        scene = waveform.mean(dim=1, keepdim=True) * 20 - 1  # (B, 1)
+        if self.always is not None:
+            scene = torch.full_like(scene, float(self.always))
+        return -(scene - torch.arange(10, dtype=waveform.dtype)).abs()
+
+
+def test_exported_scene_graphs_are_scored_by_accuracy_per_device(tmp_path: Path) -> None:
+    from kdzoo.cli.edge import score_graphs
+
+    write_tau(tmp_path / "tau")
+    dm = TAUUrbanAcousticScenesDataModule(str(tmp_path / "tau"), val_fraction=0.25, sample_rate=16000, batch_size=7)
+    graphs = {}
+    for name, model in {"fp32": _SceneFromLevel(), "int8": _SceneFromLevel(always=0)}.items():
+        graphs[name] = tmp_path / f"{name}.onnx"
+        torch.onnx.export(model, (torch.zeros(1, 16000),), str(graphs[name]), dynamo=False, input_names=["waveform"],
+                          output_names=["logits"], dynamic_axes={"waveform": {0: "batch"}, "logits": {0: "batch"}})
+    right, wrong = score_graphs(graphs, dm)
+    # 20 test clips (10 scenes x devices a and s4): the first graph is always right, the second always says scene 0
+    assert right == ("test split (20 clips), fp32: accuracy 1.0000, acc_seen_devices 1.0000, "
+                     "acc_unseen_devices 1.0000, acc_device_mean 1.0000")
+    assert wrong == ("test split (20 clips), int8: accuracy 0.1000, acc_seen_devices 0.1000, "
+                     "acc_unseen_devices 0.1000, acc_device_mean 0.1000; accuracy -0.9000 vs fp32, same class as "
+                     "fp32 on 0.1000 of the clips")

@@ -131,25 +131,38 @@ def _quantise(fp32: Path, out: Path, datamodule, count: int, student: nn.Module)
 
 
 def score_graphs(graphs: dict[str, Path], datamodule) -> list[str]:
-    """Official micro/macro-AUPRC of each exported graph on the data module's test split (one clip at a time,
-    as on a device), and each graph's difference to the first."""
+    """Score each exported graph on the data module's test split, one clip at a time as on a device, and compare
+    each graph to the first: official micro/macro-AUPRC for multi-label tagging (targets (N, K)), accuracy (and per
+    clip group, e.g. TAU's recording devices, when the data module has ``clip_groups``) for single-label
+    classification (targets (N,) class ids)."""
     import numpy as np
     from rich.progress import track
-    from scipy.stats import spearmanr
 
     from kdzoo.edge import onnx_session, run_onnx
-    from kdzoo.metrics import sonyc_ust_scores
 
     datamodule.setup("test")
     sessions = {name: onnx_session(path, threads=1) for name, path in graphs.items()}
     logits: dict[str, list] = {name: [] for name in graphs}
-    targets = []
+    targets, clip_ids = [], []
     for batch in track(list(datamodule.test_dataloader()), description="scoring the test split"):
         targets.append(batch.target.numpy())
+        clip_ids += list(batch.clip_id)
         for name, session in sessions.items():
             logits[name] += [run_onnx(session, clip[None]) for clip in batch.waveform]
     truth = np.concatenate(targets)
     logits = {name: np.concatenate(v) for name, v in logits.items()}
+    if truth.ndim == 1:
+        return _accuracy_lines(truth, logits, clip_ids, getattr(datamodule, "clip_groups", None))
+    return _auprc_lines(truth, logits)
+
+
+def _auprc_lines(truth, logits: dict) -> list[str]:
+    """Multi-label: official micro/macro-AUPRC per graph; Spearman of the logits and max |diff| to the first."""
+    import numpy as np
+    from scipy.stats import spearmanr
+
+    from kdzoo.metrics import sonyc_ust_scores
+
     first = next(iter(logits))
     lines = []
     for name, values in logits.items():
@@ -161,6 +174,31 @@ def score_graphs(graphs: dict[str, Path], datamodule) -> list[str]:
             rho = spearmanr(values.ravel(), reference.ravel()).statistic
             line += (f"; micro-AUPRC {score['micro_auprc'] - reference_score:+.4f} vs {first}, Spearman of the "
                      f"logits {rho:.4f}, max |diff| {np.abs(values - reference).max():.3f}")
+        lines.append(line)
+    return lines
+
+
+def _accuracy_lines(truth, logits: dict, clip_ids: list[str], groups) -> list[str]:
+    """Single-label: accuracy per graph (and the data module's group means, e.g. seen / unseen devices); the
+    share of clips whose predicted class equals the first graph's."""
+    import torch
+
+    from kdzoo.metrics import group_accuracy
+
+    first = next(iter(logits))
+    predicted = {name: values.argmax(1) for name, values in logits.items()}
+    lines = []
+    for name, classes in predicted.items():
+        accuracy = float((classes == truth).mean())
+        line = f"test split ({len(truth)} clips), {name}: accuracy {accuracy:.4f}"
+        if groups is not None:
+            by_group = group_accuracy(clip_ids, torch.from_numpy(classes), torch.from_numpy(truth), groups)
+            means = [f"acc_{mean}" for mean in groups.means if f"acc_{mean}" in by_group]
+            line += "".join(f", {key} {by_group[key]:.4f}" for key in means)
+        if name != first:
+            reference = float((predicted[first] == truth).mean())
+            line += (f"; accuracy {accuracy - reference:+.4f} vs {first}, same class as {first} on "
+                     f"{float((classes == predicted[first]).mean()):.4f} of the clips")
         lines.append(line)
     return lines
 

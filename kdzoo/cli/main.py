@@ -137,8 +137,8 @@ def _export_command(args: list[str]) -> int:
                         "run directory or a config YAML (default: the run directory given as source)")
     parser.add_argument("--data-root", default=None, help="override the data module's root folder")
     parser.add_argument("--score-test", action="store_true",
-                        help="score the fp32 graph (and the int8 one, with --int8) on the test split (official "
-                        "AUPRC, one clip at a time, 1 thread)")
+                        help="score the fp32 graph (and the int8 one, with --int8) on the test split, one clip at "
+                        "a time on 1 thread: official AUPRC for tagging, accuracy (and per device) for scenes")
     opts = parser.parse_args(args)
     from kdzoo.cli.edge import export_command
 
