@@ -169,3 +169,36 @@ def test_bench_reruns_when_the_overrides_or_the_recipe_change(tiny):
 def test_bench_refuses_a_baseline_it_does_not_run(tiny):
     with pytest.raises(ValueError, match="--baseline 'tiny_c' must be one of"):
         bench.run_bench(["tiny_a"], [0], [], tiny / "b", baseline="tiny_c")
+
+
+SCENE_SCORES = {"tiny_a": [0.40, 0.50], "tiny_b": [0.60, 0.60]}  # b - a = [0.20, 0.10]
+
+
+def fake_scene_fit(subcommand: str, args: list[str]) -> SimpleNamespace:
+    """A fit of a scene classifier: accuracy, and per recording device (seen a, unseen s4) as GroupedAccuracy logs."""
+    recipe, seed, name = Path(args[1]).stem, int(args[3]), args[5]
+    run_dir = bench.RUNS_DIR / name / "version_0"
+    run_dir.mkdir(parents=True)
+    acc = SCENE_SCORES[recipe][seed]
+    scores = {"test/task_loss": 1.5, "test/accuracy": acc, "test/macro_accuracy": acc - 0.1, "test/acc_device_a": acc,
+              "test/acc_device_s4": acc / 2, "test/acc_unseen_devices": acc / 2, "test/score": acc}
+    (run_dir / "summary.json").write_text(json.dumps({"student_params": 87754, "scores": scores}))
+    return SimpleNamespace(trainer=SimpleNamespace(log_dir=str(run_dir)))
+
+
+def test_bench_of_scene_classifiers_reports_accuracy_and_a_table_per_device(tiny, monkeypatch):
+    monkeypatch.setattr("kdzoo.cli.runner.run_lightning", fake_scene_fit)
+    with pytest.raises(ValueError, match=r"--metric 'test/micro_auprc' is not among the runs' test scores "
+                                         r"\['test/accuracy', 'test/macro_accuracy', 'test/acc_device_a'"):
+        bench.run_bench(["tiny_a", "tiny_b"], [0, 1], [], tiny / "b", baseline="tiny_a", edge=False)
+    table = bench.run_bench(["tiny_a", "tiny_b"], [0, 1], [], tiny / "b", baseline="tiny_a", metric="test/accuracy",
+                            edge=False).set_index("recipe")
+    assert table.loc["tiny_b", "diff"] == pytest.approx(0.15)  # paired: mean of 0.20 and 0.10
+    assert table.loc["tiny_a", "test/acc_device_s4_mean"] == pytest.approx(0.225)  # mean of 0.20 and 0.25
+    assert "test/task_loss_mean" not in table and "test/score_mean" not in table
+    text = (tiny / "b" / "results.md").read_text()
+    main_header, per_device_header = (line for line in text.splitlines() if line.startswith("| recipe"))
+    assert "| accuracy | macro_accuracy |" in main_header and "acc_device" not in main_header
+    assert per_device_header == "| recipe | acc_device_a | acc_device_s4 | acc_unseen_devices |"
+    assert "| tiny_a | 0.450 ± 0.071 | 0.225 ± 0.035 | 0.225 ± 0.035 |" in text
+    assert "| Δ accuracy vs tiny_a (95 % t interval) |" in main_header

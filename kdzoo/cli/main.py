@@ -112,11 +112,13 @@ def _bench_command(args: list[str]) -> int:
                         "each recipe's student: MACs, int8 memory and flash, 1-thread latency)")
     own, overrides = _split_at_dashes(args)
     opts = parser.parse_args(own)
-    from kdzoo.cli.bench import markdown, run_bench
+    from kdzoo.cli.bench import group_markdown, markdown, run_bench
 
     table = run_bench(opts.recipes, opts.seeds, overrides, opts.out, baseline=opts.baseline, metric=opts.metric,
                       edge=not opts.no_edge)
     print(markdown(table, opts.metric, opts.baseline))
+    if groups := group_markdown(table):
+        print(f"\nScores per clip group:\n{groups}")
     return 0
 
 
