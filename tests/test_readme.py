@@ -28,9 +28,10 @@ def test_programmatic_example_runs(tmp_path, monkeypatch):
     synth_ust(corpus, clips=12, seed=0, clip_seconds=2.0, speech="formant", workers=1, progress=False)
     code = python_example()
     for old, new in [
-        ('root="data/synth-ust", clips=600, test_clips=1000',
+        ('root="data/synth-ust-4s", clip_seconds=4.0, clips=600, test_clips=1000,\n'
+         '                          batch_size=16',
          f'root="{corpus}", clips=12, test_clips=0, clip_seconds=2.0, batch_size=4'),
-        ("max_epochs=30", "max_epochs=1, limit_train_batches=2"),
+        ("max_epochs=60", "max_epochs=1, limit_train_batches=2"),
         ('default_root_dir="checkpoints/runs/notebook"', f'default_root_dir="{tmp_path / "runs"}"'),
     ]:
         assert old in code, f"the README example no longer contains {old!r}; update this test"
