@@ -104,8 +104,8 @@ def _bench_command(args: list[str]) -> int:
     parser.add_argument("recipes", nargs="+", help="recipe names (see `kdzoo recipes`)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="training seeds (default: 0 1 2)")
     parser.add_argument("--baseline", default=None, help="recipe the others are compared to, seed by seed")
-    parser.add_argument("--metric", default="test/micro_auprc", help="metric of the comparison and the plot "
-                        "(default: %(default)s)")
+    parser.add_argument("--metric", default="test/micro_auprc", help="metric of the comparison and the plot: any "
+                        "test score the runs log, e.g. test/accuracy for scenes (default: %(default)s)")
     parser.add_argument("--out", default="checkpoints/runs/bench",
                         help="where runs.csv, results.csv, results.md and results.png go (default: %(default)s)")
     parser.add_argument("--no-edge", action="store_true", help="leave out the edge columns (kdzoo profile of "
