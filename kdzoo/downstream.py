@@ -15,11 +15,13 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.utils.data import DataLoader
 
+from kdzoo.distill.sea_reduce import ReduceMethod, Reducer, Strategy, fit_reducer, sample_indices, window_loudness
 from kdzoo.dsp import resample
 from kdzoo.metrics import sonyc_ust_scores
 from kdzoo.models.mil import MILClassifier
@@ -28,15 +30,22 @@ from kdzoo.models.window import frame_windows
 log = logging.getLogger(__name__)
 
 EMBEDDING_HOP_S = 0.1
+WINDOW_S = 1.0
 
 
 @dataclass
 class ClipEmbeddings:
-    """Window embeddings of a split: ``frames`` (N, W, D), ``targets`` (N, K), ``clip_id`` (N names)."""
+    """Window embeddings of a split: ``frames`` (N, W, D), ``targets`` (N, K), ``clip_id`` (N names) and
+    ``loudness`` (N, W): each window's RMS level in dB, which SEA's relevance samplers rank (None if unknown)."""
 
     frames: Tensor
     targets: Tensor
     clip_id: list[str]
+    loudness: Tensor | None = None
+
+    def mapped(self, frames: Tensor) -> ClipEmbeddings:
+        """The same clips with other frames (N, W, D'), e.g. standardised or reduced."""
+        return ClipEmbeddings(frames, self.targets, self.clip_id, self.loudness)
 
 
 @torch.no_grad()
@@ -44,13 +53,16 @@ def embed_split(model: nn.Module, loader: DataLoader, hop_s: float = EMBEDDING_H
     """Run a window embedder (``model.embed_windows``) over every clip of ``loader`` at hop ``hop_s``."""
     model.eval()
     device = next(iter(model.parameters()), torch.zeros(())).device
-    frames, targets, ids = [], [], []
+    frames, targets, ids, loudness = [], [], [], []
     for batch in loader:
         wave = resample(batch.waveform, batch.sample_rate, model.sample_rate).to(device)
         frames.append(window_embeddings(model, wave, hop_s).float().cpu())
+        loudness.append(window_loudness(wave.cpu(), model.sample_rate, WINDOW_S, hop_s))
         targets.append(batch.target.float())
         ids += list(batch.clip_id)
-    return ClipEmbeddings(torch.cat(frames), torch.cat(targets), ids)
+    frames_all, loudness_all = torch.cat(frames), torch.cat(loudness)
+    framed_alike = loudness_all.shape == frames_all.shape[:2]  # a model with other windows: no loudness
+    return ClipEmbeddings(frames_all, torch.cat(targets), ids, loudness_all if framed_alike else None)
 
 
 def window_embeddings(model: nn.Module, waveform: Tensor, hop_s: float) -> Tensor:
@@ -116,9 +128,38 @@ def score_embeddings(train: ClipEmbeddings, val: ClipEmbeddings, hidden: Sequenc
     """Standardise with the train frames, train the MIL classifier (``seed``), score ``val`` (official AUPRC).
     Split from :func:`evaluate_embedder` so several seeds reuse one embedding pass."""
     scaler = FrameScaler().fit(train.frames)
-    train = ClipEmbeddings(scaler(train.frames), train.targets, train.clip_id)
+    train = train.mapped(scaler(train.frames))
     classifier = train_mil(train, hidden, lr, epochs, batch_size=batch_size, seed=seed, progress=progress)
     with torch.no_grad():
         probabilities = torch.sigmoid(classifier(scaler(val.frames))).numpy()
     scores = sonyc_ust_scores(val.targets.numpy(), probabilities)
     return {key: float(scores[key]) for key in ("micro_auprc", "macro_auprc", "micro_f1")}
+
+
+def reduce_embeddings(train: ClipEmbeddings, others: Sequence[ClipEmbeddings], dim: int,
+                      method: ReduceMethod = "pca", sampling: Strategy = "random", sample_size: int = 500_000,
+                      seed: int = 0, relevance_window: int = 5) -> tuple[ClipEmbeddings, list[ClipEmbeddings], Reducer]:
+    """phi(teacher embeddings) before any KD, as the paper's Table 4 scores its samplers (section 4.2.2).
+
+    phi (:func:`~kdzoo.distill.sea_reduce.fit_reducer`) is fitted on ``sample_size`` of the *train* windows,
+    chosen per clip (each clip a stream) by ``sampling`` (:func:`~kdzoo.distill.sea_reduce.sample_indices`; the
+    relevance samplers rank ``train.loudness``), then maps the train split and every split in ``others``.
+    Returns the reduced train split, the reduced others and phi.
+    """
+    clips, windows, width = train.frames.shape
+    flat = train.frames.reshape(-1, width).numpy()
+    loudness = None
+    if sampling in ("relevance", "diversity_relevance"):
+        if train.loudness is None:
+            raise ValueError(f"sampling {sampling!r} ranks window loudness, which this embedder's framing lacks")
+        loudness = train.loudness.reshape(-1).numpy()
+    rows = sample_indices(flat, np.repeat(np.arange(clips), windows), sample_size, sampling, loudness=loudness,
+                          seed=seed, relevance_window=relevance_window)
+    reducer = fit_reducer(flat[rows], dim, method, seed)
+    log.info("phi: %s %d -> %d fitted on %d of %d train windows (%s)", method, width, dim, len(rows), len(flat),
+             sampling)
+
+    def apply(split: ClipEmbeddings) -> ClipEmbeddings:
+        return split.mapped(reducer.transform_torch(split.frames))
+
+    return apply(train), [apply(split) for split in others], reducer

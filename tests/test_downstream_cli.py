@@ -66,3 +66,19 @@ def test_downstream_command(corpus, tmp_path, capsys):
     assert main(["downstream", "--embedder", "no_such_model", "--data-root", str(corpus), "--out",
                  str(tmp_path)]) == 2
     assert "--embedder no_such_model: neither a file" in capsys.readouterr().err
+
+
+def test_reduce_adds_the_table_4_rows_from_one_embedding_pass(corpus, tmp_path, monkeypatch):
+    import kdzoo.downstream as downstream
+
+    passes = []
+    real_embed = downstream.embed_split
+    monkeypatch.setattr(downstream, "embed_split", lambda *a, **k: passes.append(1) or real_embed(*a, **k))
+    table = run_downstream({"bands": _BandEnergy()}, corpus, tmp_path, hidden=(), seeds=(0,), epochs=2, lr=1e-2,
+                           hop_s=0.5, clip_seconds=1.0, progress=False, reduce_dims=(8, 64),
+                           sampling=("random", "relevance"), sample_size=100)
+    assert len(passes) == 2  # train and validate, embedded once for all four rows
+    assert table["embedder"].tolist() == ["bands", "bands -> pca8 (random)", "bands -> pca8 (relevance)"]
+    assert table["dim"].tolist() == [64, 8, 8]  # 64 is not below the embedder's width: no row
+    assert table["sample_rows"].tolist() == [0, 100, 100] and table["reducer"].tolist() == ["none", "pca", "pca"]
+    assert "| bands -> pca8 (relevance) | 8 | 1 |" in (tmp_path / "results.md").read_text()

@@ -99,3 +99,54 @@ def test_evaluate_embedder_returns_official_scores() -> None:
                                epochs=2)
     assert set(scores) == {"micro_auprc", "macro_auprc", "micro_f1"}
     assert all(0.0 <= v <= 1.0 for v in scores.values()) and np.isfinite(list(scores.values())).all()
+
+
+def test_embed_split_measures_each_windows_loudness_as_the_samplers_rank_it() -> None:
+    rate = 8000
+    loud = torch.cat([torch.full((rate,), 0.5), torch.zeros(rate)])  # 1 s at 0.5 (-6.02 dB RMS), then 1 s silence
+    items = [{"waveform": loud, "target": torch.tensor([1.0]), "clip_id": "c0", "sample_rate": rate}]
+    loader = torch.utils.data.DataLoader(items, batch_size=1, collate_fn=Batch.collate)
+    out = embed_split(SEAStudent(size=3), loader, hop_s=0.5)
+    assert out.loudness.shape == out.frames.shape[:2] == (1, 4)
+    # windows centred at 0, 0.5, 1.0, 1.5 s hold half, all, half and none of the tone (silence: the -100 dB floor)
+    expected = [10 * np.log10(0.25 * 0.5), 10 * np.log10(0.25), 10 * np.log10(0.25 * 0.5), -100.0]
+    assert out.loudness[0].tolist() == pytest.approx(expected, abs=0.01)
+
+
+def _split(clips: int, windows: int, width: int, seed: int, shift: float = 0.0) -> ClipEmbeddings:
+    generator = torch.Generator().manual_seed(seed)
+    scale = torch.tensor([4.0, 2.0, 1.0, 0.5, 0.25, 0.1])[:width]  # distinct variances: a well-defined PCA
+    frames = torch.randn(clips, windows, width, generator=generator) * scale + shift
+    loudness = torch.randn(clips, windows, generator=generator)
+    return ClipEmbeddings(frames, torch.zeros(clips, 1), [f"c{i}" for i in range(clips)], loudness)
+
+
+def test_reduce_embeddings_fits_phi_on_train_and_maps_every_split() -> None:
+    from kdzoo.downstream import reduce_embeddings
+
+    train, evaluation = _split(20, 6, 6, seed=0), _split(5, 6, 6, seed=1, shift=3.0)
+    reduced, (reduced_eval,), phi = reduce_embeddings(train, [evaluation], dim=2, sample_size=10_000)
+    assert reduced.frames.shape == (20, 6, 2) and reduced_eval.frames.shape == (5, 6, 2)
+    assert phi.scaler.n_samples_seen_ == 120  # all 120 train windows, none of the evaluation split's
+    flat = reduced.frames.reshape(-1, 2)
+    assert flat.mean(0).abs().max() < 1e-4  # centred on train, by train's statistics
+    assert flat[:, 0].var() > flat[:, 1].var()  # components in order of variance
+    by_hand = ((evaluation.frames - torch.tensor(phi.scaler.mean_, dtype=torch.float32))
+               / torch.tensor(phi.scaler.scale_, dtype=torch.float32)) @ torch.tensor(phi.model.components_.T)
+    assert torch.allclose(reduced_eval.frames, by_hand.float(), atol=1e-4)  # the evaluation split: train's phi
+    assert reduced.targets is train.targets and reduced.loudness is train.loudness
+
+
+@pytest.mark.parametrize("sampling", ["random", "relevance", "diversity", "diversity_relevance"])
+def test_reduce_embeddings_fits_phi_on_the_sample_only(sampling: str) -> None:
+    from kdzoo.downstream import reduce_embeddings
+
+    train = _split(12, 8, 6, seed=2)
+    _, _, phi = reduce_embeddings(train, [], dim=3, sampling=sampling, sample_size=24)  # 2 windows per clip
+    assert phi.scaler.n_samples_seen_ == 24
+    without_loudness = ClipEmbeddings(train.frames, train.targets, train.clip_id)
+    if "relevance" in sampling:
+        with pytest.raises(ValueError, match=f"sampling '{sampling}' ranks window loudness"):
+            reduce_embeddings(without_loudness, [], dim=3, sampling=sampling, sample_size=24)
+    else:
+        reduce_embeddings(without_loudness, [], dim=3, sampling=sampling, sample_size=24)

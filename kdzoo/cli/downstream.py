@@ -5,6 +5,10 @@ Each embedder (a ``student.pt``, a run directory holding one, or a registered st
 clip once (1 s windows every ``hop`` s); then, per seed, a MIL classifier (0-2 hidden layers, AutoPool) is
 trained on the train split and the evaluation split is scored with the official micro/macro AUPRC. Writes
 ``results.csv`` (one row per embedder and seed) and ``results.md`` (mean ± std over seeds per embedder).
+
+``--reduce D [D ...]`` adds, for every embedder wider than D, the paper's Table 4 rows: phi(embeddings) *before*
+any KD, phi = StandardScaler + PCA (or UMAP) to D fitted on ``--sample-size`` train windows chosen per clip by
+each ``--sampling`` strategy (:func:`kdzoo.downstream.reduce_embeddings`). It reuses the one embedding pass.
 """
 
 from __future__ import annotations
@@ -50,9 +54,15 @@ def datamodule_for(root: str | Path, sample_rate: int, clip_seconds: float, batc
 def run_downstream(embedders: dict[str, str | nn.Module], data_root: str | Path, out: str | Path,
                    hidden: Sequence[int] = (128, 128), seeds: Sequence[int] = (0,), epochs: int = 200,
                    lr: float = 1e-3, hop_s: float = 0.1, split: str = "validate", clip_seconds: float = 10.0,
-                   progress: bool = True) -> pd.DataFrame:
-    """Score every embedder (name -> source) with every seed; write and return the per-seed table."""
-    from kdzoo.downstream import embed_split, score_embeddings
+                   progress: bool = True, reduce_dims: Sequence[int] = (), sampling: Sequence[str] = ("random",),
+                   sample_size: int = 500_000, reducer: str = "pca") -> pd.DataFrame:
+    """Score every embedder (name -> source) with every seed; write and return the per-seed table.
+
+    ``reduce_dims``: also score phi(embedder) at each width (below the embedder's) for each ``sampling``
+    strategy, phi fitted on ``sample_size`` train windows (the ``reducer``, ``sampling`` and ``sample_rows``
+    columns say which; plain rows have reducer ``none``).
+    """
+    from kdzoo.downstream import embed_split, reduce_embeddings, score_embeddings
 
     if split not in ("validate", "test"):
         raise ValueError(f"--split must be validate or test, got {split!r}")
@@ -63,10 +73,21 @@ def run_downstream(embedders: dict[str, str | nn.Module], data_root: str | Path,
         train = embed_split(model, data.train_dataloader(), hop_s)
         evaluation = embed_split(model, data.val_dataloader() if split == "validate" else data.test_dataloader(),
                                  hop_s)
-        for seed in seeds:
-            scores = score_embeddings(train, evaluation, hidden, lr, epochs, seed, progress)
-            rows.append({"embedder": name, "seed": seed, "dim": train.frames.shape[-1], "split": split,
-                         "clips_train": len(train.clip_id), f"clips_{split}": len(evaluation.clip_id), **scores})
+        variants = [(name, "none", "", 0, train, evaluation)]
+        for dim in (d for d in reduce_dims if d < train.frames.shape[-1]):
+            for strategy in sampling:
+                reduced, (reduced_eval,), _ = reduce_embeddings(train, [evaluation], dim, reducer, strategy,
+                                                                sample_size)
+                rows_used = min(sample_size, train.frames.shape[0] * train.frames.shape[1])
+                variants.append((f"{name} -> {reducer}{dim} ({strategy})", reducer, strategy, rows_used, reduced,
+                                 reduced_eval))
+        for label, method, strategy, rows_used, train_v, eval_v in variants:
+            for seed in seeds:
+                scores = score_embeddings(train_v, eval_v, hidden, lr, epochs, seed, progress)
+                rows.append({"embedder": label, "seed": seed, "dim": train_v.frames.shape[-1], "reducer": method,
+                             "sampling": strategy, "sample_rows": rows_used, "split": split,
+                             "clips_train": len(train.clip_id), f"clips_{split}": len(evaluation.clip_id),
+                             **scores})
     table = pd.DataFrame(rows)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -109,11 +130,20 @@ def main(args: list[str]) -> int:
     parser.add_argument("--split", choices=["validate", "test"], default="validate",
                         help="split that is scored (default: %(default)s, as the paper)")
     parser.add_argument("--clip-seconds", type=float, default=10.0, help="clip length (default: %(default)s)")
+    parser.add_argument("--reduce", type=int, nargs="+", default=[], metavar="D",
+                        help="also score phi(embedder) at these widths, before any KD (the paper's Table 4)")
+    parser.add_argument("--sampling", nargs="+", default=["random"],
+                        choices=["random", "relevance", "diversity", "diversity_relevance"],
+                        help="how the train windows phi is fitted on are chosen, per clip (default: random)")
+    parser.add_argument("--sample-size", type=int, default=500_000,
+                        help="train windows phi is fitted on; all if the split has fewer (default: %(default)s)")
+    parser.add_argument("--reducer", choices=["pca", "umap"], default="pca", help="phi (default: pca)")
     opts = parser.parse_args(args)
     embedders = {source: source for source in opts.embedder}
     try:
         table = run_downstream(embedders, opts.data_root, opts.out, opts.hidden, opts.seeds, opts.epochs, opts.lr,
-                               opts.hop, opts.split, opts.clip_seconds)
+                               opts.hop, opts.split, opts.clip_seconds, reduce_dims=opts.reduce,
+                               sampling=opts.sampling, sample_size=opts.sample_size, reducer=opts.reducer)
     except (FileNotFoundError, ValueError) as error:
         print(f"kdzoo downstream: {error}", file=sys.stderr)
         return 2
