@@ -202,3 +202,38 @@ def test_bench_of_scene_classifiers_reports_accuracy_and_a_table_per_device(tiny
     assert per_device_header == "| recipe | acc_device_a | acc_device_s4 | acc_unseen_devices |"
     assert "| tiny_a | 0.450 ± 0.071 | 0.225 ± 0.035 | 0.225 ± 0.035 |" in text
     assert "| Δ accuracy vs tiny_a (95 % t interval) |" in main_header
+
+
+def test_bench_grid_compares_each_point_with_the_row_differing_only_in_the_baseline_key(tiny, monkeypatch):
+    step = {"tiny_a": 0.01, "tiny_b": 0.02}  # per-seed gain of the large rate: a and b get different differences
+
+    def grid_fit(subcommand: str, args: list[str]) -> SimpleNamespace:
+        recipe, seed, name = Path(args[1]).stem, int(args[3]), args[5]
+        lr = float(args[args.index("--model.optimizer.init_args.lr") + 1])
+        score = {"tiny_a": 0.5, "tiny_b": 0.6}[recipe] + lr + (step[recipe] * seed if lr > 0.001 else 0.0)
+        run_dir = bench.RUNS_DIR / name / "version_0"
+        run_dir.mkdir(parents=True)
+        (run_dir / "summary.json").write_text(json.dumps({"student_params": 1234, "scores": {
+            m: score for m in bench.METRICS}}))
+        return SimpleNamespace(trainer=SimpleNamespace(log_dir=str(run_dir)))
+
+    monkeypatch.setattr("kdzoo.cli.runner.run_lightning", grid_fit)
+    vary = ["model.optimizer.init_args.lr=0.001,0.1"]
+    table = bench.run_bench(["tiny_a", "tiny_b"], [0, 1, 2], [], tiny / "b", baseline="lr=0.001",
+                            vary=vary).set_index("recipe")
+    assert table.index.tolist() == ["tiny_a[lr=0.001]", "tiny_a[lr=0.1]", "tiny_b[lr=0.001]", "tiny_b[lr=0.1]"]
+    assert len(set(pd.read_csv(tiny / "b" / "runs.csv").run_dir)) == 12  # every point and seed is its own run
+    # a: 0.099 + 0.01 * seed -> mean 0.109; b against b (not a): 0.099 + 0.02 * seed -> mean 0.119
+    assert table.loc["tiny_a[lr=0.1]", "diff"] == pytest.approx(0.109)
+    assert table.loc["tiny_b[lr=0.1]", "diff"] == pytest.approx(0.119)
+    half = 4.303 * 0.02 / math.sqrt(3)  # sd of (0.099, 0.119, 0.139) is 0.02
+    assert table.loc["tiny_b[lr=0.1]", "diff_low"] == pytest.approx(0.119 - half, abs=1e-5)
+    assert table.loc["tiny_b[lr=0.1]", "baseline"] == "tiny_b[lr=0.001]"
+    text = (tiny / "b" / "results.md").read_text()
+    assert text.startswith("`kdzoo bench tiny_a tiny_b --seeds 0 1 2 --vary model.optimizer.init_args.lr=0.001,0.1 "
+                           "--baseline lr=0.001` on ")
+    assert text.count("(baseline)") == 2
+    with pytest.raises(ValueError, match="'0.5' is not among the --vary values of lr"):
+        bench.run_bench(["tiny_a"], [0], [], tiny / "b", baseline="lr=0.5", vary=vary)
+    with pytest.raises(ValueError, match="give KEY=V1,V2"):
+        bench.variants(["tiny_a"], ["model.optimizer.init_args.lr"])

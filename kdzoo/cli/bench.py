@@ -20,6 +20,12 @@ network MACs, peak activation memory and flash of the static int8 network, and t
 latency of the whole student in fp32 and int8. Latency is measured on the bench machine as it is, so under load
 it is an upper bound. ``--no-edge`` leaves them out.
 
+Grids (``--vary KEY=V1,V2,...``, repeatable): every recipe runs at every combination of the values, each a row
+labelled ``recipe[key=value, ...]`` (the last part of KEY); ``--baseline key=value`` then compares each row, seed
+by seed, with the row that differs from it only in that key (e.g. every student at lambda 0.1, 0.25, 0.5 against
+the same student at lambda 0: ``--vary model.method.init_args.weight=0,0.1,0.25,0.5
+--vary model.student.init_args.name=tc_resnet,crnn_kws --baseline weight=0``).
+
 Outputs in ``--out``: ``runs.csv`` (one row per run), ``results.csv`` and ``results.md`` (one row per recipe, the
 exact command and the machine), ``results.png`` (the metric against the student's parameter count, ± std).
 """
@@ -27,6 +33,7 @@ exact command and the machine), ``results.png`` (the metric against the student'
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import logging
 import math
@@ -143,6 +150,77 @@ def finished_run(name: str, runs_dir: Path = RUNS_DIR) -> Path | None:
     return max(done, key=lambda p: int(p.name.removeprefix("version_"))) if done else None
 
 
+@dataclass(frozen=True)
+class Variant:
+    """One row of a bench: a recipe with the overrides of one point of the ``--vary`` grid.
+
+    Attributes:
+        label: ``recipe`` or ``recipe[key=value, ...]`` (key: the last dotted part of the override's name).
+        recipe: the recipe's name.
+        values: ((KEY, value), ...) of the grid point, KEY as given to ``--vary``.
+    """
+
+    label: str
+    recipe: str
+    values: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def overrides(self) -> list[str]:
+        return [part for key, value in self.values for part in (f"--{key}", value)]
+
+
+def _short(key: str) -> str:
+    return key.rsplit(".", 1)[-1]
+
+
+def parse_vary(spec: str) -> tuple[str, list[str]]:
+    """``"model.method.init_args.weight=0,0.1"`` -> ``("model.method.init_args.weight", ["0", "0.1"])``."""
+    key, _, values = spec.partition("=")
+    key = key.strip().removeprefix("--")
+    choices = [v.strip() for v in values.split(",") if v.strip()]
+    if not key or not choices:
+        raise ValueError(f"--vary {spec!r}: give KEY=V1,V2,..., e.g. model.method.init_args.weight=0,0.1,0.25")
+    return key, choices
+
+
+def variants(recipes: list[str], vary: list[str] = ()) -> list[Variant]:
+    """Every recipe at every point of the grid (recipe-major, then the grid in the order given)."""
+    grid = [parse_vary(spec) for spec in vary]
+    if len({_short(key) for key, _ in grid}) < len(grid):
+        raise ValueError(f"--vary keys must end in different names, got {[key for key, _ in grid]}")
+    rows = []
+    for recipe in recipes:
+        for point in itertools.product(*[[(key, value) for value in values] for key, values in grid]):
+            label = recipe if not point else f"{recipe}[{', '.join(f'{_short(k)}={v}' for k, v in point)}]"
+            rows.append(Variant(label, recipe, tuple(point)))
+    return rows
+
+
+def baseline_labels(rows: list[Variant], baseline: str | None) -> dict[str, str]:
+    """Each row's label -> the label of the row it is compared with ({} without a baseline).
+
+    ``baseline`` is a row's label (a recipe when nothing varies), compared with every row, or ``key=value``:
+    each row against the row with the same recipe and grid point except ``key`` set to ``value``.
+    """
+    if baseline is None:
+        return {}
+    labels = [row.label for row in rows]
+    if baseline in labels:
+        return {label: baseline for label in labels}
+    key, eq, value = baseline.partition("=")
+    if not eq or not any(_short(k) == key for row in rows for k, _ in row.values):
+        raise ValueError(f"--baseline {baseline!r} must be one of the recipes benchmarked {labels}, or key=value "
+                         f"of a --vary key")
+    out = {}
+    for row in rows:
+        point = {k: (value if _short(k) == key else v) for k, v in row.values}
+        match = [r.label for r in rows if r.recipe == row.recipe and dict(r.values) == point]
+        if not match:
+            raise ValueError(f"--baseline {baseline!r}: {value!r} is not among the --vary values of {key}")
+        out[row.label] = match[0]
+    return out
+
+
 def run_one(recipe: str, seed: int, overrides: list[str]) -> dict:
     """Fit ``recipe`` with ``seed_everything=seed`` unless that run already finished; return its row."""
     name = run_name(recipe, seed, overrides)
@@ -216,10 +294,13 @@ def _table_metrics(table: pd.DataFrame) -> list[str]:
     return [c.removesuffix("_mean") for c in table.columns if c.startswith("test/") and c.endswith("_mean")]
 
 
-def aggregate(runs: pd.DataFrame, metric: str, baseline: str | None) -> pd.DataFrame:
+def aggregate(runs: pd.DataFrame, metric: str, baseline: str | dict[str, str] | None) -> pd.DataFrame:
     """One row per recipe: seeds, student size, mean and std of each metric, and the paired difference of
-    ``metric`` to ``baseline`` with its interval (NaN where there is none)."""
-    base = _by_seed(runs, baseline, metric) if baseline else None
+    ``metric`` to ``baseline`` with its interval (NaN where there is none). ``baseline``: one recipe for all,
+    or each recipe's own (:func:`baseline_labels`)."""
+    if isinstance(baseline, str):
+        baseline = {recipe: baseline for recipe in runs.recipe.unique()}
+    baseline = baseline or {}
     rows = []
     for recipe, group in runs.groupby("recipe", sort=False):
         row = {"recipe": recipe, "seeds": len(group), "student_params": int(group.student_params.iloc[0])}
@@ -230,8 +311,10 @@ def aggregate(runs: pd.DataFrame, metric: str, baseline: str | None) -> pd.DataF
         row["wall_min_mean"] = float(walls.mean() / 60) if len(walls) else math.nan
         row["val_rise_last10"] = float(group.val_rise_last10.mean())
         row["val_noise_last10"] = float(group.val_noise_last10.mean())
-        if base is not None and recipe != baseline:
-            diff = paired_difference(_by_seed(runs, recipe, metric), base)
+        if recipe in baseline:
+            row["baseline"] = baseline[recipe]
+        if recipe in baseline and baseline[recipe] != recipe:
+            diff = paired_difference(_by_seed(runs, recipe, metric), _by_seed(runs, baseline[recipe], metric))
             row |= {"diff": diff.mean, "diff_low": diff.low, "diff_high": diff.high, "pairs": diff.n}
         rows.append(row)
     return pd.DataFrame(rows)
@@ -250,7 +333,7 @@ def _pm(mean: float, std: float) -> str:
 
 def _difference_cell(row: pd.Series) -> str:
     if "diff" not in row or pd.isna(row["diff"]):
-        return "(baseline)" if "diff" in row else ""
+        return "(baseline)" if "diff" in row or row.get("baseline") == row.recipe else ""
     if row["diff_low"] is None or pd.isna(row["diff_low"]):
         return f"{row['diff']:+.3f} (1 seed: no interval)"
     return f"{row['diff']:+.3f} [{row['diff_low']:+.3f}, {row['diff_high']:+.3f}]"
@@ -341,37 +424,39 @@ def machine() -> str:
 
 
 def run_bench(recipes: list[str], seeds: list[int], overrides: list[str], out_dir: str | Path,
-              baseline: str | None = None, metric: str = "test/micro_auprc", edge: bool = True) -> pd.DataFrame:
-    """Run (or reuse) every recipe x seed; write runs.csv, results.csv, results.md and results.png to ``out_dir``
-    (``edge``: with the edge columns)."""
-    if baseline is not None and baseline not in recipes:
-        raise ValueError(f"--baseline {baseline!r} must be one of the recipes benchmarked: {recipes}")
+              baseline: str | None = None, metric: str = "test/micro_auprc", edge: bool = True,
+              vary: list[str] = ()) -> pd.DataFrame:
+    """Run (or reuse) every recipe x grid point (``vary``) x seed; write runs.csv, results.csv, results.md and
+    results.png to ``out_dir`` (``edge``: with the edge columns)."""
+    grid = variants(recipes, list(vary))
+    baselines = baseline_labels(grid, baseline)  # refuses a baseline the bench does not run, before any fit
     if not metric.startswith("test/"):
         raise ValueError(f"--metric {metric!r}: give a test score, e.g. test/micro_auprc or test/accuracy")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     runs = []
-    for recipe in recipes:
+    for row in grid:
         for seed in seeds:
-            runs.append(run_one(recipe, seed, overrides))
+            runs.append(run_one(row.recipe, seed, overrides + row.overrides) | {"recipe": row.label})
             pd.DataFrame(runs).to_csv(out_dir / "runs.csv", index=False)  # kept up to date: a crash loses nothing
     scored = metric_columns(pd.DataFrame(runs).columns)
     if metric not in scored:
         raise ValueError(f"--metric {metric!r} is not among the runs' test scores {scored}")
-    table = aggregate(pd.DataFrame(runs), metric, baseline)
+    table = aggregate(pd.DataFrame(runs), metric, baselines)
     if edge:
         table = add_edge_columns(table, pd.DataFrame(runs))
     table.to_csv(out_dir / "results.csv", index=False)
     plot(table, metric, out_dir / "results.png")
-    (out_dir / "results.md").write_text(_report(recipes, seeds, overrides, baseline, metric, table))
+    (out_dir / "results.md").write_text(_report(recipes, seeds, overrides, baseline, metric, table, list(vary)))
     return table
 
 
 def _report(recipes: list[str], seeds: list[int], overrides: list[str], baseline: str | None, metric: str,
-            table: pd.DataFrame) -> str:
+            table: pd.DataFrame, vary: list[str] = ()) -> str:
     extra = ["--", *overrides] if overrides else []
     base = ["--baseline", baseline] if baseline else []
-    command = " ".join(["kdzoo bench", *recipes, "--seeds", *map(str, seeds), *base, *extra])
+    grid = [part for spec in vary for part in ("--vary", spec)]
+    command = " ".join(["kdzoo bench", *recipes, "--seeds", *map(str, seeds), *grid, *base, *extra])
     note = ("Scores: the test split, scored with the checkpoint chosen on `validate`; mean ± sample std over seeds. "
             "Δ: mean of the per-seed paired differences to the baseline, with a 95 % Student-t interval "
             "(t_{0.975, n-1} · sd / √n over the n common seeds). Val rise: change of the least-squares line through "

@@ -103,7 +103,11 @@ def _bench_command(args: list[str]) -> int:
         epilog="Arguments after `--` go to every fit, e.g. `-- --trainer.max_epochs 5`.")
     parser.add_argument("recipes", nargs="+", help="recipe names (see `kdzoo recipes`)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="training seeds (default: 0 1 2)")
-    parser.add_argument("--baseline", default=None, help="recipe the others are compared to, seed by seed")
+    parser.add_argument("--baseline", default=None, help="recipe the others are compared to, seed by seed; with "
+                        "--vary also KEY=VALUE: each row against the row differing only in KEY (e.g. weight=0)")
+    parser.add_argument("--vary", action="append", default=[], metavar="KEY=V1,V2,...",
+                        help="run every recipe at each value of this override (repeatable: every combination), "
+                        "e.g. --vary model.method.init_args.weight=0,0.1,0.25,0.5")
     parser.add_argument("--metric", default="test/micro_auprc", help="metric of the comparison and the plot: any "
                         "test score the runs log, e.g. test/accuracy for scenes (default: %(default)s)")
     parser.add_argument("--out", default="checkpoints/runs/bench",
@@ -115,7 +119,7 @@ def _bench_command(args: list[str]) -> int:
     from kdzoo.cli.bench import group_markdown, markdown, run_bench
 
     table = run_bench(opts.recipes, opts.seeds, overrides, opts.out, baseline=opts.baseline, metric=opts.metric,
-                      edge=not opts.no_edge)
+                      edge=not opts.no_edge, vary=opts.vary)
     print(markdown(table, opts.metric, opts.baseline))
     if groups := group_markdown(table):
         print(f"\nScores per clip group:\n{groups}")
