@@ -105,3 +105,19 @@ def test_predict_student_names_a_bad_file(student_and_wavs, tmp_path, capsys):
     assert "broken.wav" in capsys.readouterr().err
     assert main(["predict", "--student", str(student), str(tmp_path / "nope.wav")]) == 2
     assert "nope.wav" in capsys.readouterr().err
+
+
+def test_a_teacher_takes_its_class_count_from_the_student_file_it_loads(tmp_path):
+    """A 12-keyword teacher loads into ``create_teacher(name, checkpoint=...)`` without repeating num_classes
+    (the keyword recipes name only the variant); explicit arguments still win and a mismatch names the file."""
+    torch.manual_seed(0)
+    trained = kdzoo.create_student("cnn_xs", num_classes=12).eval()
+    path = save_student(trained, tmp_path / "student.pt")
+    teacher = kdzoo.create_teacher("cnn_xs", checkpoint=str(path))
+    audio = torch.randn(2, 16000)
+    with torch.no_grad():
+        assert torch.equal(teacher(audio, 16000).logits, trained(audio, 16000).logits)  # (2, 12), same weights
+    with pytest.raises(ValueError, match="does not fit CNN"):
+        kdzoo.create_teacher("cnn_xs", checkpoint=str(path), num_classes=8)
+    other = kdzoo.create_teacher("cnn_s", num_classes=5)  # no checkpoint: the registry's arguments as given
+    assert other(audio, 16000).logits.shape == (2, 5)

@@ -63,12 +63,30 @@ def create_teacher(
         checkpoint: weights to load (a kdzoo ``student.pt`` export or a Distiller ``.ckpt``).
         cache, cache_dir, cache_dtype: read outputs from the teacher-output store, where, in which dtype (see
             :class:`~kdzoo.models.teacher.FrozenTeacher`).
-        **kwargs: architecture arguments, e.g. ``num_classes``.
+        **kwargs: architecture arguments, e.g. ``num_classes``. Those a kdzoo ``student.pt`` checkpoint of the
+            same variant records (e.g. the 12 classes of a keyword teacher) are used where not given here.
     """
     _import_all()
     registry = TEACHERS if name in TEACHERS.names() or name not in STUDENTS.names() else STUDENTS
+    kwargs = {**_recorded_arguments(name, checkpoint), **kwargs}
     return FrozenTeacher(registry.create(name, **kwargs), checkpoint=checkpoint, cache=cache,
                          cache_dir=cache_dir, cache_dtype=cache_dtype)
+
+
+def _recorded_arguments(name: str, checkpoint: str | None) -> dict:
+    """The architecture arguments a self-describing ``student.pt`` records for variant ``name``; {} for any other
+    file (a Lightning ``.ckpt``, an older export, another variant, a missing file: loading reports those)."""
+    if checkpoint is None:
+        return {}
+    from kdzoo.models.student_file import read_student
+    from kdzoo.models.teacher import resolve_checkpoint
+
+    try:
+        _, meta = read_student(resolve_checkpoint(checkpoint))
+    except (FileNotFoundError, ValueError):
+        return {}
+    variant = meta.get("variant") or {}
+    return dict(variant.get("kwargs", {})) if variant.get("name") == name else {}
 
 
 def create_ensemble(
