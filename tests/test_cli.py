@@ -102,16 +102,30 @@ def test_recipe_prints_config(recipe, capsys):
     assert config["data"]["class_path"].startswith("kdzoo.data.")
 
 
+def _tiny_overrides(config: dict, request) -> tuple[str, list[str]]:
+    """The recipe's data module class and the overrides that point it at its tiny corpus, a few steps long."""
+    data_class = config["data"]["class_path"].rsplit(".", 1)[-1]
+    assert data_class in CORPORA, f"no tiny corpus for {data_class}; add one to CORPORA"
+    overrides = [*TINY, "--data.init_args.root", str(request.getfixturevalue(CORPORA[data_class]))]
+    if config["data"]["class_path"].endswith("SynthUSTDataModule"):
+        overrides += ["--data.init_args.clips", "12", "--data.init_args.test_clips", "0"]
+    return data_class, overrides
+
+
+def _teacher_recipe(checkpoint: str) -> str | None:
+    """``checkpoints/runs/<recipe>/version_0/student.pt`` -> ``<recipe>`` when that is a recipe, else None."""
+    parts = Path(checkpoint).parts
+    if len(parts) == 5 and parts[:2] == ("checkpoints", "runs") and parts[2] in recipe_names():
+        return parts[2]
+    return None
+
+
 @pytest.mark.parametrize("recipe", RECIPES)
 def test_recipe_runs_a_few_steps(recipe, tmp_path, monkeypatch, request):
     monkeypatch.chdir(tmp_path)
     config = yaml.safe_load(find_recipe(recipe).read_text())
-    data_class = config["data"]["class_path"].rsplit(".", 1)[-1]
-    assert data_class in CORPORA, f"recipe {recipe}: no tiny corpus for {data_class}; add one to CORPORA"
-    corpus = request.getfixturevalue(CORPORA[data_class])
-    overrides = [*TINY, "--data.init_args.root", str(corpus)]
-    if config["data"]["class_path"].endswith("SynthUSTDataModule"):
-        overrides += ["--data.init_args.clips", "12", "--data.init_args.test_clips", "0"]
+    data_class, overrides = _tiny_overrides(config, request)
+    corpus = overrides[overrides.index("--data.init_args.root") + 1]
     teacher = config["model"].get("teacher")
     weights = (teacher or {}).get("init_args", {}).get("model", {}).get("init_args", {}).get("weights")
     if isinstance(weights, str) and weights.endswith(".h5"):
@@ -124,8 +138,16 @@ def test_recipe_runs_a_few_steps(recipe, tmp_path, monkeypatch, request):
     checkpoint = (teacher or {}).get("init_args", {}).get("checkpoint")  # SEA's window teachers have none
     if checkpoint and not Path(checkpoint).is_absolute():
         shipped = Path(__file__).resolve().parents[1] / teacher["init_args"]["checkpoint"]
-        # shipped teachers are loaded for real; teachers a user trains first are replaced by random ones here
-        overrides += ["--model.teacher.init_args.checkpoint", str(shipped) if shipped.is_file() else "null"]
+        if shipped.is_file():  # shipped teachers are loaded for real
+            overrides += ["--model.teacher.init_args.checkpoint", str(shipped)]
+        elif (first := _teacher_recipe(checkpoint)) is not None:
+            # a teacher the user trains first: train it as its recipe says (a few steps), then load it from the
+            # path the student recipe names, as on a fresh clone (this caught a 12-keyword teacher built with 8)
+            main(["fit", "--recipe", first, *_tiny_overrides(yaml.safe_load(find_recipe(first).read_text()),
+                                                              request)[1]])
+            assert (tmp_path / checkpoint).is_file(), f"{first} did not write the {checkpoint} that {recipe} loads"
+        else:
+            overrides += ["--model.teacher.init_args.checkpoint", "null"]
     main(["fit", "--recipe", recipe, *overrides])
     run_dir = tmp_path / "checkpoints" / "runs" / recipe / "version_0"
     summary = json.loads((run_dir / "summary.json").read_text())
@@ -138,7 +160,7 @@ def test_recipe_runs_a_few_steps(recipe, tmp_path, monkeypatch, request):
     assert (run_dir / "config.yaml").is_file()
     assert (run_dir / "curves.png").stat().st_size > 10_000
     saved = yaml.safe_load((run_dir / "config.yaml").read_text())
-    assert saved["trainer"]["limit_train_batches"] == 2 and saved["data"]["init_args"]["root"] == str(corpus)
+    assert saved["trainer"]["limit_train_batches"] == 2 and saved["data"]["init_args"]["root"] == corpus
     assert summary["best_checkpoint"].endswith(".ckpt")  # validation ran and selected a checkpoint
 
 
