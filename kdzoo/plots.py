@@ -104,3 +104,40 @@ def plot_attention(waveform, sample_rate: int, curves: dict[str, dict], out: str
     fig.savefig(out, dpi=100)
     plt.close(fig)
     return out
+
+
+def plot_downstream(table: pd.DataFrame, out: str | Path, metric: str = "micro_auprc") -> Path:
+    """``kdzoo downstream``'s per-seed table as one figure: ``metric`` (mean ± std over classifier seeds) against
+    the embedding width d (log scale). phi(embedder) rows (``reducer`` not ``none``) are joined per sampling
+    strategy, as the paper's Table 4 reads; every plain embedder (a teacher, a student) is a labelled point."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    stats = table.groupby("embedder", sort=False).agg(
+        d=("dim", "first"), mean=(metric, "mean"), std=(metric, "std"),
+        reducer=("reducer", "first") if "reducer" in table else ("dim", lambda _: "none"),
+        sampling=("sampling", "first") if "sampling" in table else ("dim", lambda _: ""))
+    stats["std"] = stats["std"].fillna(0.0)
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    for strategy, rows in stats[stats.reducer != "none"].groupby("sampling", sort=False):
+        rows = rows.sort_values("d")
+        ax.errorbar(rows.d, rows["mean"], yerr=rows["std"], marker="o", capsize=3, label=f"phi: {strategy}")
+    for name, row in stats[stats.reducer == "none"].iterrows():
+        ax.errorbar(row.d, row["mean"], yerr=row["std"], fmt="s", color="black", capsize=3)
+        ax.annotate(Path(str(name)).name if "/" in str(name) else str(name), (row.d, row["mean"]),
+                    textcoords="offset points", xytext=(5, 4), fontsize=7)
+    ax.set_xscale("log", base=2)
+    ax.xaxis.set_major_locator(plt.FixedLocator(sorted(set(stats.d))))  # tick the widths scored, in plain digits
+    ax.xaxis.set_minor_locator(plt.NullLocator())
+    ax.xaxis.set_major_formatter(plt.FuncFormatter(lambda value, _: f"{value:.0f}"))
+    ax.set(xlabel="embedding width d", ylabel=f"{metric} (mean ± std over classifier seeds)")
+    ax.grid(alpha=0.3)
+    if (stats.reducer != "none").any():
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    out = Path(out)
+    fig.savefig(out, dpi=120)
+    plt.close(fig)
+    return out

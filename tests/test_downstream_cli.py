@@ -82,3 +82,4 @@ def test_reduce_adds_the_table_4_rows_from_one_embedding_pass(corpus, tmp_path, 
     assert table["dim"].tolist() == [64, 8, 8]  # 64 is not below the embedder's width: no row
     assert table["sample_rows"].tolist() == [0, 100, 100] and table["reducer"].tolist() == ["none", "pca", "pca"]
     assert "| bands -> pca8 (relevance) | 8 | 1 |" in (tmp_path / "results.md").read_text()
+    assert (tmp_path / "results.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"  # micro-AUPRC against d

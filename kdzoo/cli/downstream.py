@@ -4,7 +4,8 @@ corpus in the SONYC-UST layout (the real v1/v2 data or the generated ``kdzoo dat
 Each embedder (a ``student.pt``, a run directory holding one, or a registered student/teacher name) embeds every
 clip once (1 s windows every ``hop`` s); then, per seed, a MIL classifier (0-2 hidden layers, AutoPool) is
 trained on the train split and the evaluation split is scored with the official micro/macro AUPRC. Writes
-``results.csv`` (one row per embedder and seed) and ``results.md`` (mean ± std over seeds per embedder).
+``results.csv`` (one row per embedder and seed), ``results.md`` (mean ± std over seeds per embedder) and
+``results.png`` (micro-AUPRC against the embedding width, :func:`kdzoo.plots.plot_downstream`).
 
 ``--reduce D [D ...]`` adds, for every embedder wider than D, the paper's Table 4 rows: phi(embeddings) *before*
 any KD, phi = StandardScaler + PCA (or UMAP) to D fitted on ``--sample-size`` train windows chosen per clip by
@@ -19,7 +20,7 @@ from pathlib import Path
 import pandas as pd
 from torch import nn
 
-CSV, MARKDOWN = "results.csv", "results.md"
+CSV, MARKDOWN, PLOT = "results.csv", "results.md", "results.png"
 
 
 def load_embedder(source: str | nn.Module) -> nn.Module:
@@ -93,6 +94,9 @@ def run_downstream(embedders: dict[str, str | nn.Module], data_root: str | Path,
     out.mkdir(parents=True, exist_ok=True)
     table.to_csv(out / CSV, index=False)
     (out / MARKDOWN).write_text(markdown(table))
+    from kdzoo.plots import plot_downstream
+
+    plot_downstream(table, out / PLOT)
     return table
 
 
@@ -114,7 +118,8 @@ def main(args: list[str]) -> int:
         prog="kdzoo downstream",
         description="SEA's downstream evaluation of embedders on a SONYC-UST-layout corpus: window embeddings "
                     "every --hop s, frames standardised with train statistics, a MIL classifier with AutoPool per "
-                    "seed, official micro/macro AUPRC on --split. Writes results.csv and results.md to --out.")
+                    "seed, official micro/macro AUPRC on --split. Writes results.csv, results.md and results.png to "
+                    "--out.")
     parser.add_argument("--embedder", nargs="+", required=True,
                         help="student.pt files, run directories or registered model names (e.g. sea_student_2)")
     parser.add_argument("--data-root", required=True, help="corpus in the SONYC-UST v1 layout (e.g. data/synth-ust)")
