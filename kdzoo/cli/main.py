@@ -294,7 +294,7 @@ def _plot_command(args: list[str]) -> int:
         if config is None:
             raise SystemExit(f"kdzoo plot attention: no config.yaml in the folders above {ckpt}; pass a checkpoint "
                              f"of a kdzoo run")
-        model = build_cli(["--config", str(config)]).model
+        model = build_cli(["--config", str(_model_config(config))]).model
         if not hasattr(model.method, "student_log_attention"):
             raise SystemExit(f"kdzoo plot attention: {config} trains with {type(model.method).__name__}, not "
                              f"TemporalKD; there is no student attention to plot")
@@ -304,6 +304,21 @@ def _plot_command(args: list[str]) -> int:
         curves[label] = attention_over_clip(model, waveform, rate)
     print(f"wrote {plot_attention(waveform, rate, curves, opts.out)}")
     return 0
+
+
+def _model_config(run_config: Path) -> Path:
+    """A run's ``config.yaml`` without the keys only ``fit`` accepts (``ckpt_path``, ``weights_only``, ...), which
+    the model-building parser refuses; written beside the system temp dir, returned as a path."""
+    import tempfile
+
+    import yaml
+
+    config = yaml.safe_load(run_config.read_text())
+    kept = {key: config[key] for key in ("seed_everything", "trainer", "model", "data", "budget") if key in config}
+    handle = tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False)
+    with handle:
+        yaml.safe_dump(kept, handle)
+    return Path(handle.name)
 
 
 # -- data ------------------------------------------------------------------------------------------------
