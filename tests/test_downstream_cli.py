@@ -63,6 +63,11 @@ def test_downstream_command(corpus, tmp_path, capsys):
     code = main(["downstream", "--embedder", "cnn_xs", "--data-root", str(corpus), "--out", str(tmp_path),
                  "--hidden", "--epochs", "2", "--hop", "1.0", "--clip-seconds", "1.0"])
     assert code == 0 and "| cnn_xs | 32 | 1 |" in capsys.readouterr().out
+    first = pd.read_csv(tmp_path / "results.csv")
+    main(["downstream", "--embedder", "cnn_xs", "--data-root", str(corpus), "--out", str(tmp_path / "again"),
+          "--hidden", "--epochs", "2", "--hop", "1.0", "--clip-seconds", "1.0"])
+    again = pd.read_csv(tmp_path / "again" / "results.csv")  # an untrained registered model: the same one each call
+    assert again.micro_auprc.tolist() == first.micro_auprc.tolist()
     assert main(["downstream", "--embedder", "no_such_model", "--data-root", str(corpus), "--out",
                  str(tmp_path)]) == 2
     assert "--embedder no_such_model: neither a file" in capsys.readouterr().err

@@ -67,6 +67,9 @@ def run_downstream(embedders: dict[str, str | nn.Module], data_root: str | Path,
 
     if split not in ("validate", "test"):
         raise ValueError(f"--split must be validate or test, got {split!r}")
+    import torch
+
+    torch.manual_seed(0)  # a registered name builds an untrained model: the same one on every call
     models = {name: load_embedder(source) for name, source in embedders.items()}
     data = datamodule_for(data_root, max(int(m.sample_rate) for m in models.values()), clip_seconds)
     rows = []
