@@ -334,8 +334,17 @@ def temporal_attention_kl(student_attention: Tensor, teacher_attention: Tensor, 
         raise ValueError(f"temporal_attention_kl expects two (B, T) tensors of one shape, got "
                          f"{tuple(student_attention.shape)} and {tuple(teacher_attention.shape)}; interpolate the "
                          f"teacher's with interpolate_distribution")
-    log_student = student_attention.float() if log_input else student_attention.float().clamp_min(1e-30).log()
-    return F.kl_div(log_student, teacher_attention.float(), reduction="batchmean")
+    log_student = student_attention.float() if log_input else _log(student_attention.float())
+    teacher = teacher_attention.float()
+    # written out rather than F.kl_div: its xlogy(t, t) and our log of the student can differ in the last bit on
+    # some CPUs, giving KL(a || a) = -3e-8 instead of 0; the same _log on both sides keeps that case exact
+    terms = torch.where(teacher > 0, teacher * (_log(teacher) - log_student), torch.zeros_like(teacher))
+    return terms.sum() / teacher.shape[0]
+
+
+def _log(probabilities: Tensor) -> Tensor:
+    """log of probabilities, 0 floored at 1e-30 (log = -69) so that 0 * log 0 stays finite."""
+    return probabilities.clamp_min(1e-30).log()
 
 
 def _normalise_or_uniform(weights: Tensor) -> Tensor:
