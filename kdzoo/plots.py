@@ -35,11 +35,7 @@ def plot_run(run_dir: str | Path, out: str | Path | None = None) -> Path:
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     fig.suptitle(run_dir.as_posix(), fontsize=9)
-    fig.tight_layout()
-    out = Path(out) if out is not None else run_dir / "curves.png"
-    fig.savefig(out, dpi=100)
-    plt.close(fig)
-    return out
+    return _save(fig, out if out is not None else run_dir / "curves.png", dpi=100)
 
 
 def attention_over_clip(model, waveform, sample_rate: int) -> dict:
@@ -99,11 +95,7 @@ def plot_attention(waveform, sample_rate: int, curves: dict[str, dict], out: str
     att_ax.set(xlabel="time (s)", ylabel="attention", title="attention over time")
     att_ax.legend(fontsize=8)
     att_ax.grid(alpha=0.3)
-    fig.tight_layout()
-    out = Path(out)
-    fig.savefig(out, dpi=100)
-    plt.close(fig)
-    return out
+    return _save(fig, out, dpi=100)
 
 
 def plot_downstream(table: pd.DataFrame, out: str | Path, metric: str = "micro_auprc") -> Path:
@@ -136,8 +128,15 @@ def plot_downstream(table: pd.DataFrame, out: str | Path, metric: str = "micro_a
     ax.grid(alpha=0.3)
     if (stats.reducer != "none").any():
         ax.legend(fontsize=8)
+    return _save(fig, out, dpi=120)
+
+
+def _save(fig, out: str | Path, dpi: int) -> Path:
+    """Lay out, write and close a figure; the path written."""
+    import matplotlib.pyplot as plt
+
     fig.tight_layout()
     out = Path(out)
-    fig.savefig(out, dpi=120)
+    fig.savefig(out, dpi=dpi)
     plt.close(fig)
     return out
