@@ -294,7 +294,11 @@ def _plot_command(args: list[str]) -> int:
         if config is None:
             raise SystemExit(f"kdzoo plot attention: no config.yaml in the folders above {ckpt}; pass a checkpoint "
                              f"of a kdzoo run")
-        model = build_cli(["--config", str(_model_config(config))]).model
+        model_config = _model_config(config)
+        try:
+            model = build_cli(["--config", str(model_config)]).model
+        finally:
+            model_config.unlink()
         if not hasattr(model.method, "student_log_attention"):
             raise SystemExit(f"kdzoo plot attention: {config} trains with {type(model.method).__name__}, not "
                              f"TemporalKD; there is no student attention to plot")
@@ -308,7 +312,7 @@ def _plot_command(args: list[str]) -> int:
 
 def _model_config(run_config: Path) -> Path:
     """A run's ``config.yaml`` without the keys only ``fit`` accepts (``ckpt_path``, ``weights_only``, ...), which
-    the model-building parser refuses; written beside the system temp dir, returned as a path."""
+    the model-building parser refuses; written to a temporary file whose path is returned (the caller deletes it)."""
     import tempfile
 
     import yaml
