@@ -118,8 +118,8 @@ def plot_downstream(table: pd.DataFrame, out: str | Path, metric: str = "micro_a
         ax.errorbar(rows.d, rows["mean"], yerr=rows["std"], marker="o", capsize=3, label=f"phi: {strategy}")
     for name, row in stats[stats.reducer == "none"].iterrows():
         ax.errorbar(row.d, row["mean"], yerr=row["std"], fmt="s", color="black", capsize=3)
-        ax.annotate(Path(str(name)).name if "/" in str(name) else str(name), (row.d, row["mean"]),
-                    textcoords="offset points", xytext=(5, 4), fontsize=7)
+        ax.annotate(_short_label(str(name)), (row.d, row["mean"]), textcoords="offset points", xytext=(5, 4),
+                    fontsize=7)
     ax.set_xscale("log", base=2)
     ax.xaxis.set_major_locator(plt.FixedLocator(sorted(set(stats.d))))  # tick the widths scored, in plain digits
     ax.xaxis.set_minor_locator(plt.NullLocator())
@@ -129,6 +129,16 @@ def plot_downstream(table: pd.DataFrame, out: str | Path, metric: str = "micro_a
     if (stats.reducer != "none").any():
         ax.legend(fontsize=8)
     return _save(fig, out, dpi=120)
+
+
+def _short_label(embedder: str) -> str:
+    """A legend name for an embedder: a registered name as is; a path by its run's folder
+    (``checkpoints/runs/sea_s2/version_0`` -> ``sea_s2``, ``…/sea_s2/version_0/student.pt`` -> ``sea_s2``)."""
+    path = Path(embedder)
+    if len(path.parts) == 1:
+        return embedder
+    parts = [part for part in path.parts if part != "student.pt" and not part.startswith("version_")]
+    return parts[-1] if parts else embedder
 
 
 def _save(fig, out: str | Path, dpi: int) -> Path:

@@ -19,3 +19,11 @@ def test_epoch_table_averages_and_drops_step_columns(tmp_path):
     assert table.loc[0, "train/loss_epoch"] == pytest.approx(0.8) and table.loc[1, "val/micro_auprc"] == 0.5
     out = plot_run(tmp_path)
     assert out == tmp_path / "curves.png" and out.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_downstream_plot_names_a_run_by_its_folder_not_its_version():
+    from kdzoo.plots import _short_label
+
+    assert _short_label("sea_student_2") == "sea_student_2"
+    assert _short_label("checkpoints/runs/sea_yamnet_demo-seed0-481804c5/version_0") == "sea_yamnet_demo-seed0-481804c5"
+    assert _short_label("checkpoints/runs/sea_s2/version_3/student.pt") == "sea_s2"
