@@ -207,3 +207,17 @@ def test_recipe_student_by_registry_name_gets_num_classes_from_the_data(corpus, 
     student = kdzoo.load_student(tmp_path / "checkpoints" / "runs" / "fine" / "version_0" / "student.pt")
     assert student.meta["variant"]["name"] == "cnn_xs"  # the recipe names the variant, not its channels
     assert student.num_classes == len(student.meta["class_names"]) == 29  # fine labels (23 + 6 "X"), linked
+
+
+@pytest.mark.parametrize("command", ["bench", "publish", "cache-teacher", "embed", "downstream", "export", "profile",
+                                     "plot"])
+def test_subcommand_help_is_rendered(command, capsys):
+    """Each command's --help exits 0 and shows a literal '%' as one '%' (argparse does not expand descriptions)."""
+    try:
+        code = main([command, "--help"])
+    except SystemExit as done:  # argparse exits; commands with their own help return
+        code = done.code
+    assert code == 0
+    out = capsys.readouterr().out
+    assert out.startswith("usage: kdzoo") or f"kdzoo {command}" in out
+    assert "%%" not in out

@@ -99,7 +99,7 @@ def _bench_command(args: list[str]) -> int:
     parser = argparse.ArgumentParser(
         prog="kdzoo bench",
         description="Fit recipes over seeds (finished runs are reused); print and save mean ± std of the test "
-                    "scores and, with --baseline, each recipe's paired difference to it with a 95 %% t interval.",
+                    "scores and, with --baseline, each recipe's paired difference to it with a 95 % t interval.",
         epilog="Arguments after `--` go to every fit, e.g. `-- --trainer.max_epochs 5`.")
     parser.add_argument("recipes", nargs="+", help="recipe names (see `kdzoo recipes`)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="training seeds (default: 0 1 2)")
