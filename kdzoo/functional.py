@@ -342,6 +342,38 @@ def temporal_attention_kl(student_attention: Tensor, teacher_attention: Tensor, 
     return terms.sum() / teacher.shape[0]
 
 
+def mass_in_window(distribution: Tensor, start: Tensor, end: Tensor) -> Tensor:
+    """How much of a distribution over time falls inside a window, e.g. Temporal KD attention on the keyword.
+
+    The T frames are taken to tile the clip evenly (frame t covers [t/T, (t+1)/T) of it); each frame adds its
+    probability times the fraction of it that the window covers. So the uniform distribution puts exactly the
+    window's length on it, whatever T: that is the chance level to compare with.
+
+    Args:
+        distribution: (B, T) >= 0, rows summing to 1.
+        start, end: (B,) the window in fractions of the clip, 0 <= start <= end <= 1.
+
+    Returns:
+        (B,) in [0, 1].
+
+    Example:
+        >>> float(mass_in_window(torch.full((1, 8), 1 / 8), torch.tensor([0.25]), torch.tensor([0.375]))[0])
+        0.125
+    """
+    if distribution.dim() != 2:
+        raise ValueError(f"mass_in_window expects (B, T), got shape {tuple(distribution.shape)}")
+    start, end = start.to(distribution).reshape(-1, 1), end.to(distribution).reshape(-1, 1)
+    if start.shape[0] != distribution.shape[0] or end.shape[0] != distribution.shape[0]:
+        raise ValueError(f"mass_in_window: {start.shape[0]} starts and {end.shape[0]} ends for "
+                         f"{distribution.shape[0]} rows")
+    if bool(((start < 0) | (end > 1) | (start > end)).any()):
+        raise ValueError("mass_in_window: windows must satisfy 0 <= start <= end <= 1 (fractions of the clip)")
+    frames = distribution.shape[1]
+    edges = torch.arange(frames + 1, dtype=distribution.dtype, device=distribution.device) / frames
+    covered = (torch.minimum(end, edges[1:]) - torch.maximum(start, edges[:-1])).clamp(min=0) * frames
+    return (distribution * covered).sum(dim=1)
+
+
 def _log(probabilities: Tensor) -> Tensor:
     """log of probabilities, 0 floored at 1e-30 (log = -69) so that 0 * log 0 stays finite."""
     return probabilities.clamp_min(1e-30).log()

@@ -51,19 +51,14 @@ def attention_over_clip(model, waveform, sample_rate: int) -> dict:
     """
     import torch
 
-    from kdzoo import functional as KF
+    from kdzoo.keyword_attention import attention_over_batch
     from kdzoo.types import Batch
 
     batch = Batch(waveform=waveform[None].float(), target=torch.zeros(1), clip_id=["plot"], sample_rate=sample_rate)
-    model.eval()
-    with torch.no_grad():
-        student = model(batch.waveform, sample_rate)
-        teacher = model.method.prepare_teacher(model._live_teacher_outputs(batch))
-        log_student = model.method.student_log_attention(student)[0]
-    frames = log_student.shape[0]
-    target = KF.interpolate_distribution(teacher.extras["temporal_attention"], frames, model.method.resample)[0]
+    target, student = attention_over_batch(model, batch)
+    frames = target.shape[1]
     seconds = (torch.arange(frames) + 0.5) * waveform.shape[-1] / sample_rate / frames
-    return {"teacher": target.numpy(), "student": log_student.exp().numpy(), "seconds": seconds.numpy()}
+    return {"teacher": target[0].numpy(), "student": student[0].numpy(), "seconds": seconds.numpy()}
 
 
 def plot_attention(waveform, sample_rate: int, curves: dict[str, dict], out: str | Path) -> Path:
@@ -95,6 +90,34 @@ def plot_attention(waveform, sample_rate: int, curves: dict[str, dict], out: str
     att_ax.set(xlabel="time (s)", ylabel="attention", title="attention over time")
     att_ax.legend(fontsize=8)
     att_ax.grid(alpha=0.3)
+    return _save(fig, out, dpi=100)
+
+
+def plot_keyword_attention(tables: dict, out: str | Path) -> Path:
+    """Histograms of the share of attention on the keyword, one clip per count: the teacher's target (from the
+    first table) and each student's; the dashed line is chance (a flat attention).
+
+    Args:
+        tables: label -> :func:`kdzoo.keyword_attention.keyword_attention` table (e.g. ``{"λ=0": ..., "λ=0.5": ...}``).
+        out: the PNG to write.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    first = next(iter(tables.values()))
+    series = {"teacher target": first.teacher} | {f"student {label}": t.student for label, t in tables.items()}
+    bins = np.linspace(0, 1, 41)
+    fig, ax = plt.subplots(figsize=(7, 3.8))
+    for label, values in series.items():
+        ax.hist(values, bins=bins, histtype="step", lw=2, label=f"{label} (mean {values.mean():.2f})")
+    ax.axvline(first.chance.mean(), color="grey", ls="--", label=f"chance {first.chance.mean():.3f}")
+    ax.set(xlabel="share of the attention on the 1 s keyword", ylabel="clips",
+           title=f"{len(first)} keyword clips")
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
     return _save(fig, out, dpi=100)
 
 

@@ -41,7 +41,8 @@ commands:
              kdzoo export RUN_DIR --format onnx --int8 --calibration 64 --out student.int8.onnx
   profile    params, MACs, peak activation memory, flash, 1-thread latency:  kdzoo profile STUDENT.pt|RUN_DIR|NAME
   plot       plot attention CKPT AUDIO --out FIG.png [--before CKPT0]: a Temporal KD run's teacher target and
-             student attention over a clip (the run's config.yaml is found beside CKPT's checkpoints/ folder)
+             student attention over a clip (the run's config.yaml is found beside CKPT's checkpoints/ folder);
+             plot keyword-attention CKPT --out FIG.png [--before CKPT0]: their share on the keyword over a split
 
 `kdzoo <command> --help` shows the options of each command."""
 
@@ -276,12 +277,16 @@ def _plot_command(args: list[str]) -> int:
     attention.add_argument("audio", help="the clip to plot")
     attention.add_argument("--out", required=True, help="the PNG to write")
     attention.add_argument("--before", default=None, help="a second checkpoint (e.g. an earlier one) drawn too")
+    keyword = sub.add_parser(
+        "keyword-attention", help="share of the teacher target and student attention on the keyword, over a split "
+        "of the noisy keyword task (Temporal KD); prints it and writes FIG.png and FIG.csv")
+    keyword.add_argument("ckpt", help="a checkpoint of a TemporalKD run on SpeechCommandsDataModule")
+    keyword.add_argument("--out", required=True, help="the PNG to write (the per-clip table goes beside it, .csv)")
+    keyword.add_argument("--before", default=None, help="a second checkpoint (e.g. the λ = 0 run) compared too")
+    keyword.add_argument("--split", default="test", choices=("val", "test"), help="the split (default: test)")
     opts = parser.parse_args(args)
-    from pathlib import Path
-
-    import torch
-
-    from kdzoo.cli.runner import build_cli
+    if opts.kind == "keyword-attention":
+        return _plot_keyword_attention(opts)
     from kdzoo.data.audio import load_audio
     from kdzoo.plots import attention_over_clip, plot_attention
 
@@ -289,25 +294,69 @@ def _plot_command(args: list[str]) -> int:
     for label, ckpt in (("before", opts.before), ("after", opts.ckpt)):
         if ckpt is None:
             continue
-        config = next((p / "config.yaml" for p in Path(ckpt).resolve().parents if (p / "config.yaml").is_file()),
-                      None)
-        if config is None:
-            raise SystemExit(f"kdzoo plot attention: no config.yaml in the folders above {ckpt}; pass a checkpoint "
-                             f"of a kdzoo run")
-        model_config = _model_config(config)
-        try:
-            model = build_cli(["--config", str(model_config)]).model
-        finally:
-            model_config.unlink()
-        if not hasattr(model.method, "student_log_attention"):
-            raise SystemExit(f"kdzoo plot attention: {config} trains with {type(model.method).__name__}, not "
-                             f"TemporalKD; there is no student attention to plot")
-        model.method.setup(model.student, model.teacher, None, model.task)
-        model.load_state_dict(torch.load(ckpt, map_location="cpu", weights_only=False)["state_dict"])
+        model, _ = _temporal_run("attention", ckpt)
         waveform, rate = load_audio(opts.audio, model.student.sample_rate)
         curves[label] = attention_over_clip(model, waveform, rate)
     print(f"wrote {plot_attention(waveform, rate, curves, opts.out)}")
     return 0
+
+
+def _plot_keyword_attention(opts: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from kdzoo.keyword_attention import keyword_attention, summary
+    from kdzoo.plots import plot_keyword_attention
+
+    tables = {}
+    for label, ckpt in (("before", opts.before), ("after", opts.ckpt)):
+        if ckpt is None:
+            continue
+        model, data = _temporal_run("keyword-attention", ckpt)
+        clips = data.dataset(opts.split) if hasattr(data, "dataset") else None
+        if not hasattr(clips, "keyword_span"):
+            raise SystemExit(f"kdzoo plot keyword-attention: {ckpt} was trained on {type(data).__name__}; the "
+                             f"keyword's position is known only on SpeechCommandsDataModule")
+        tables[label] = keyword_attention(model, clips, batch_size=data.batch_size)
+        numbers = summary(tables[label])
+        print(f"{label} ({ckpt}), {numbers['clips']} keyword clips of {opts.split}: share on the keyword: teacher "
+              f"target {numbers['teacher']:.3f} (above chance on {numbers['teacher_above_chance']:.0%} of clips), "
+              f"student {numbers['student']:.3f} ({numbers['student_above_chance']:.0%}); chance "
+              f"{numbers['chance']:.3f}")
+    out = Path(opts.out)
+    csv = out.with_suffix(".csv")
+    import pandas as pd
+
+    pd.concat([t.assign(checkpoint=label) for label, t in tables.items()]).to_csv(csv, index=False)
+    print(f"wrote {plot_keyword_attention(tables, out)} and {csv}")
+    return 0
+
+
+def _temporal_run(command: str, ckpt: str):
+    """The Distiller (weights loaded) and data module of the TemporalKD run that wrote ``ckpt``."""
+    from pathlib import Path
+
+    import torch
+
+    from kdzoo.cli.runner import build_cli
+
+    if not Path(ckpt).is_file():
+        raise SystemExit(f"kdzoo plot {command}: no checkpoint at {ckpt}")
+    config = next((p / "config.yaml" for p in Path(ckpt).resolve().parents if (p / "config.yaml").is_file()), None)
+    if config is None:
+        raise SystemExit(f"kdzoo plot {command}: no config.yaml in the folders above {ckpt}; pass a checkpoint "
+                         f"of a kdzoo run")
+    model_config = _model_config(config)
+    try:
+        cli = build_cli(["--config", str(model_config)])
+    finally:
+        model_config.unlink()
+    model = cli.model
+    if not hasattr(model.method, "student_log_attention"):
+        raise SystemExit(f"kdzoo plot {command}: {config} trains with {type(model.method).__name__}, not "
+                         f"TemporalKD; there is no student attention to plot")
+    model.method.setup(model.student, model.teacher, None, model.task)
+    model.load_state_dict(torch.load(ckpt, map_location="cpu", weights_only=False)["state_dict"])
+    return model, cli.datamodule
 
 
 def _model_config(run_config: Path) -> Path:

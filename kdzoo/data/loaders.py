@@ -28,6 +28,13 @@ class SplitLoaders:
         return DataLoader(self._datasets[split], batch_size=self.batch_size, shuffle=shuffle,
                           num_workers=self.num_workers, collate_fn=Batch.collate, generator=generator)
 
+    def dataset(self, split: str) -> Dataset:
+        """The ``train``, ``val`` or ``test`` split as a Dataset of items (set up on first use)."""
+        self.setup()  # type: ignore[attr-defined]
+        if split not in self._datasets:
+            raise KeyError(f"no split {split!r}; this data module has {sorted(self._datasets)}")
+        return self._datasets[split]
+
     def train_dataloader(self) -> DataLoader:
         return self._loader("train", shuffle=True)
 

@@ -206,10 +206,30 @@ class SpeechCommandsClips(Dataset):
             if self.num_samples == SAMPLE_RATE:
                 waveform = keyword
             else:
-                offset = int(rng.integers(0, self.num_samples - SAMPLE_RATE + 1))
+                offset = self._keyword_offset(rng)
                 waveform = place_in_noise(keyword, self._noise(rng, self.num_samples), offset, self.noise_snr_db)
         return {"waveform": waveform.float(), "target": torch.tensor(clip.label), "clip_id": clip.clip_id,
                 "sample_rate": SAMPLE_RATE}
+
+    def keyword_span(self, index: int) -> tuple[float, float] | None:
+        """Where clip ``index``'s 1 s keyword lies, ``(start, end)`` in seconds; None for the silence class.
+
+        The same draw as ``__getitem__`` makes, so it holds for the fixed offsets of validate and test (and of
+        train unless ``train_offsets="random"``, which is refused: there the offset changes at every read).
+        """
+        if self.random_offsets:
+            raise ValueError("keyword_span: this split redraws its offsets at every read (train_offsets='random')")
+        clip = self.clips[index]
+        if clip.path is None:
+            return None
+        if self.num_samples == SAMPLE_RATE:
+            return 0.0, 1.0
+        offset = self._keyword_offset(clip_rng(self.seed, clip.clip_id))
+        return offset / SAMPLE_RATE, offset / SAMPLE_RATE + 1.0
+
+    def _keyword_offset(self, rng: np.random.Generator) -> int:
+        """The keyword's first sample in the long clip: uniform over every position that keeps it whole."""
+        return int(rng.integers(0, self.num_samples - SAMPLE_RATE + 1))
 
     def _noise(self, rng: np.random.Generator, length: int) -> Tensor:
         """``length`` samples of one background recording from a random position (looped if it is shorter)."""
