@@ -159,8 +159,8 @@ def test_plot_keyword_attention_command(kws_root, tmp_path, capsys):
     assert "before" in printed and "after" in printed and "chance 0.500" in printed
     assert out.read_bytes()[:4] == b"\x89PNG"
     table = pd.read_csv(out.with_suffix(".csv"))
-    assert set(table.checkpoint) == {"before", "after"}
-    before, after = (table[table.checkpoint == c] for c in ("before", "after"))
+    assert set(table.checkpoint) == {"before, weight 0.5", "after, weight 0.5"}
+    before, after = (table[table.checkpoint == f"{c}, weight 0.5"] for c in ("before", "after"))
     np.testing.assert_allclose(before.student, 0.5, rtol=1e-5)  # the flat head
     assert not np.allclose(after.student, 0.5)  # a random query is not flat
     np.testing.assert_allclose(before.teacher.to_numpy(), after.teacher.to_numpy(), rtol=1e-5)  # one teacher

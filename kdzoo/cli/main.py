@@ -316,6 +316,7 @@ def _plot_keyword_attention(opts: argparse.Namespace) -> int:
         if not hasattr(clips, "keyword_span"):
             raise SystemExit(f"kdzoo plot keyword-attention: {ckpt} was trained on {type(data).__name__}; the "
                              f"keyword's position is known only on SpeechCommandsDataModule")
+        label = f"{label}, weight {model.method.weight:g}"
         tables[label] = keyword_attention(model, clips, batch_size=data.batch_size)
         numbers = summary(tables[label])
         print(f"{label} ({ckpt}), {numbers['clips']} keyword clips of {opts.split}: share on the keyword: teacher "
