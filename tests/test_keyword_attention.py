@@ -128,6 +128,16 @@ def test_keyword_attention_table(kws_root):
     assert numbers["clips"] == len(table) and numbers["student_above_chance"] == 0.0
 
 
+def test_summary_counts_clips_above_chance_with_a_margin():
+    """A flat head a rounding error above chance is not 'above chance'; a real lead is."""
+    import pandas as pd
+
+    table = pd.DataFrame({"teacher": [0.42, 0.125000001, 0.1], "student": [0.125 + 1e-7] * 3, "chance": [0.125] * 3})
+    numbers = summary(table)
+    assert numbers["teacher_above_chance"] == pytest.approx(1 / 3) and numbers["student_above_chance"] == 0.0
+    assert numbers["teacher"] == pytest.approx((0.42 + 0.125000001 + 0.1) / 3)
+
+
 def test_plot_keyword_attention_command(kws_root, tmp_path, capsys):
     """`kdzoo plot keyword-attention CKPT --before CKPT0 --out FIG.png` prints both, writes the figure and table."""
     import pandas as pd
