@@ -233,7 +233,30 @@ def test_bench_grid_compares_each_point_with_the_row_differing_only_in_the_basel
     assert text.startswith("`kdzoo bench tiny_a tiny_b --seeds 0 1 2 --vary model.optimizer.init_args.lr=0.001,0.1 "
                            "--baseline lr=0.001` on ")
     assert text.count("(baseline)") == 2
+    assert (tiny / "b" / "results.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    lines = bench.grid_series(table.reset_index(), bench.variants(["tiny_a", "tiny_b"], vary), "test/micro_auprc")
+    assert list(lines) == ["tiny_a", "tiny_b"]  # one line per recipe, lr along x
+    b = lines["tiny_b"]
+    assert b.x.tolist() == [0.001, 0.1] and b.value.tolist() == ["0.001", "0.1"]
+    assert b["mean"].tolist() == pytest.approx([0.601, 0.72])  # 0.7 + 0.02 * mean(0, 1, 2)
+    assert b["diff"].tolist()[1] == pytest.approx(0.119) and math.isnan(b["diff"].tolist()[0])
+    # the report's command line runs the same bench again: a non-default metric and --no-edge are written out
+    bench.run_bench(["tiny_a", "tiny_b"], [0, 1, 2], [], tiny / "c", baseline="lr=0.001", vary=vary,
+                    metric="test/mAP", edge=False)
+    assert (tiny / "c" / "results.md").read_text().startswith(
+        "`kdzoo bench tiny_a tiny_b --seeds 0 1 2 --vary model.optimizer.init_args.lr=0.001,0.1 --baseline lr=0.001 "
+        "--metric test/mAP --no-edge` on ")
     with pytest.raises(ValueError, match="'0.5' is not among the --vary values of lr"):
         bench.run_bench(["tiny_a"], [0], [], tiny / "b", baseline="lr=0.5", vary=vary)
     with pytest.raises(ValueError, match="give KEY=V1,V2"):
         bench.variants(["tiny_a"], ["model.optimizer.init_args.lr"])
+
+
+def test_grid_series_puts_the_last_key_along_x_and_one_line_per_setting_of_the_rest():
+    rows = bench.variants(["r"], ["model.student.init_args.name=s1,s2", "model.method.init_args.weight=0,0.5,x"])
+    table = pd.DataFrame({"recipe": [row.label for row in rows], "m_mean": range(6), "m_std": [0.1] * 6})
+    lines = bench.grid_series(table, rows, "m")
+    assert list(lines) == ["r [name=s1]", "r [name=s2]"]
+    assert lines["r [name=s2]"]["mean"].tolist() == [3, 4, 5]
+    assert lines["r [name=s1]"].x.tolist() == [0.0, 1.0, 2.0]  # 'x' is not a number: positions instead
+    assert lines["r [name=s1]"]["diff"].isna().all()  # no baseline column: nothing to draw on the right

@@ -103,6 +103,9 @@ def paired_difference(scores: dict[int, float], baseline: dict[int, float]) -> P
     return t_interval([scores[s] - baseline[s] for s in seeds])
 
 
+DEFAULT_METRIC = "test/micro_auprc"
+"""What ``--metric`` compares unless told otherwise (the tagging tasks' headline score)."""
+
 PLATEAU_EPOCHS = 10
 
 
@@ -419,12 +422,71 @@ def plot(table: pd.DataFrame, metric: str, out: Path) -> Path:
     return out
 
 
+def grid_series(table: pd.DataFrame, rows: list[Variant], metric: str) -> dict[str, pd.DataFrame]:
+    """A ``--vary`` grid as lines to draw: the last varied key along x, one line per recipe and setting of the
+    other keys. Each line: columns ``x`` (the value, a float when every value reads as one, else its position),
+    ``value`` (as given), ``mean``, ``std``, ``diff``, ``diff_low``, ``diff_high`` (NaN without a baseline)."""
+    key = rows[0].values[-1][0]
+    values = list(dict.fromkeys(dict(row.values)[key] for row in rows))
+    try:
+        position = {value: float(value) for value in values}
+    except ValueError:
+        position = {value: float(i) for i, value in enumerate(values)}
+    stats = table.set_index("recipe")
+    lines: dict[str, list[dict]] = {}
+    for row in rows:
+        rest = [f"{_short(k)}={v}" for k, v in row.values if k != key]
+        name = row.recipe if not rest else f"{row.recipe} [{', '.join(rest)}]"
+        cells = stats.loc[row.label]
+        value = dict(row.values)[key]
+        lines.setdefault(name, []).append({
+            "x": position[value], "value": value, "mean": cells[f"{metric}_mean"], "std": cells[f"{metric}_std"],
+            **{c: cells[c] if c in cells else math.nan for c in ("diff", "diff_low", "diff_high")}})
+    return {name: pd.DataFrame(points) for name, points in lines.items()}
+
+
+def plot_grid(table: pd.DataFrame, rows: list[Variant], metric: str, out: Path) -> Path:
+    """``metric`` mean ± std against the last ``--vary`` key, one line per setting of the rest (left); with a
+    baseline, the paired difference and its 95 % interval (right). Lines are nudged apart along x a little."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    lines = grid_series(table, rows, metric)
+    with_diff = any(line["diff"].notna().any() for line in lines.values())
+    fig, axes = plt.subplots(1, 2 if with_diff else 1, figsize=(11 if with_diff else 6, 4), squeeze=False)
+    first = next(iter(lines.values()))
+    span = (first.x.max() - first.x.min()) or 1.0
+    for i, (name, line) in enumerate(lines.items()):
+        x = line.x + (i - (len(lines) - 1) / 2) * 0.012 * span
+        axes[0, 0].errorbar(x, line["mean"], yerr=line["std"].fillna(0), marker="o", capsize=3, label=name)
+        if with_diff:
+            low, high = (line["diff"] - line.diff_low).fillna(0), (line.diff_high - line["diff"]).fillna(0)
+            axes[0, 1].errorbar(x, line["diff"], yerr=[low, high], marker="o", capsize=3, label=name)
+    key = _short(rows[0].values[-1][0])
+    axes[0, 0].set(xlabel=key, ylabel=f"{metric} (mean ± std over seeds)")
+    if with_diff:
+        axes[0, 1].axhline(0, color="grey", lw=1)
+        axes[0, 1].set(xlabel=key, ylabel="paired Δ to the baseline (95 % t interval)")
+    for ax in axes[0]:
+        ax.set_xticks(first.x, first.value)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(out, dpi=120)
+    plt.close(fig)
+    return out
+
+
 def machine() -> str:
-    return f"{platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}, {platform.platform()}"
+    threads = torch.get_num_threads()
+    return (f"{platform.machine()}, {threads} thread{'' if threads == 1 else 's'}, torch {torch.__version__}, "
+            f"{platform.platform()}")
 
 
 def run_bench(recipes: list[str], seeds: list[int], overrides: list[str], out_dir: str | Path,
-              baseline: str | None = None, metric: str = "test/micro_auprc", edge: bool = True,
+              baseline: str | None = None, metric: str = DEFAULT_METRIC, edge: bool = True,
               vary: list[str] = ()) -> pd.DataFrame:
     """Run (or reuse) every recipe x grid point (``vary``) x seed; write runs.csv, results.csv, results.md and
     results.png to ``out_dir`` (``edge``: with the edge columns)."""
@@ -446,17 +508,24 @@ def run_bench(recipes: list[str], seeds: list[int], overrides: list[str], out_di
     if edge:
         table = add_edge_columns(table, pd.DataFrame(runs))
     table.to_csv(out_dir / "results.csv", index=False)
-    plot(table, metric, out_dir / "results.png")
-    (out_dir / "results.md").write_text(_report(recipes, seeds, overrides, baseline, metric, table, list(vary)))
+    if vary:
+        plot_grid(table, grid, metric, out_dir / "results.png")
+    else:
+        plot(table, metric, out_dir / "results.png")
+    (out_dir / "results.md").write_text(_report(recipes, seeds, overrides, baseline, metric, table, list(vary),
+                                                edge))
     return table
 
 
 def _report(recipes: list[str], seeds: list[int], overrides: list[str], baseline: str | None, metric: str,
-            table: pd.DataFrame, vary: list[str] = ()) -> str:
+            table: pd.DataFrame, vary: list[str] = (), edge: bool = True) -> str:
     extra = ["--", *overrides] if overrides else []
     base = ["--baseline", baseline] if baseline else []
     grid = [part for spec in vary for part in ("--vary", spec)]
-    command = " ".join(["kdzoo bench", *recipes, "--seeds", *map(str, seeds), *grid, *base, *extra])
+    scored = [] if metric == DEFAULT_METRIC else ["--metric", metric]
+    no_edge = [] if edge else ["--no-edge"]
+    command = " ".join(["kdzoo bench", *recipes, "--seeds", *map(str, seeds), *grid, *base, *scored, *no_edge,
+                        *extra])
     note = ("Scores: the test split, scored with the checkpoint chosen on `validate`; mean ± sample std over seeds. "
             "Δ: mean of the per-seed paired differences to the baseline, with a 95 % Student-t interval "
             "(t_{0.975, n-1} · sd / √n over the n common seeds). Val rise: change of the least-squares line through "

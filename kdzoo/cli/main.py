@@ -97,6 +97,8 @@ def _models_command(args: list[str]) -> int:
 
 
 def _bench_command(args: list[str]) -> int:
+    from kdzoo.cli.bench import DEFAULT_METRIC
+
     parser = argparse.ArgumentParser(
         prog="kdzoo bench",
         description="Fit recipes over seeds (finished runs are reused); print and save mean ± std of the test "
@@ -109,7 +111,7 @@ def _bench_command(args: list[str]) -> int:
     parser.add_argument("--vary", action="append", default=[], metavar="KEY=V1,V2,...",
                         help="run every recipe at each value of this override (repeatable: every combination), "
                         "e.g. --vary model.method.init_args.weight=0,0.1,0.25,0.5")
-    parser.add_argument("--metric", default="test/micro_auprc", help="metric of the comparison and the plot: any "
+    parser.add_argument("--metric", default=DEFAULT_METRIC, help="metric of the comparison and the plot: any "
                         "test score the runs log, e.g. test/accuracy for scenes (default: %(default)s)")
     parser.add_argument("--out", default="checkpoints/runs/bench",
                         help="where runs.csv, results.csv, results.md and results.png go (default: %(default)s)")
