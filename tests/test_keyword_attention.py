@@ -93,11 +93,11 @@ def test_keyword_span_refused_when_offsets_change_every_read(kws_root):
 AST_ARGS = {"dim": 32, "depth": 2, "heads": 2, "n_mels": 32, "num_classes": 12, "max_seconds": 2.0, "dropout": 0.0}
 
 
-def _model(query_seed: int | None) -> Distiller:
+def _model(query_seed: int | None, classes: int = 12) -> Distiller:
     torch.manual_seed(0)
-    student, teacher = kdzoo.create_student("cnn_xs", num_classes=12), FrozenTeacher(AST(**AST_ARGS))
+    student, teacher = kdzoo.create_student("cnn_xs", num_classes=classes), FrozenTeacher(AST(**AST_ARGS))
     method = TemporalKD(0.5)
-    model = Distiller(student, teacher=teacher, method=method, task="multiclass", num_classes=12)
+    model = Distiller(student, teacher=teacher, method=method, task="multiclass", num_classes=classes)
     method.setup(student, teacher, None, "multiclass")
     if query_seed is not None:
         torch.manual_seed(query_seed)
@@ -176,8 +176,25 @@ def test_plot_keyword_attention_command(kws_root, tmp_path, capsys):
     np.testing.assert_allclose(before.teacher.to_numpy(), after.teacher.to_numpy(), rtol=1e-5)  # one teacher
 
 
-def test_plot_keyword_attention_refuses_a_missing_checkpoint(tmp_path):
+def test_plot_keyword_attention_refuses_a_missing_checkpoint_and_data_without_a_keyword(tmp_path):
+    import yaml
+
     from kdzoo.cli import main
 
     with pytest.raises(SystemExit, match="no checkpoint at"):
         main(["plot", "keyword-attention", str(tmp_path / "nope.ckpt"), "--out", str(tmp_path / "f.png")])
+    config = {
+        "model": {"student": {"class_path": "kdzoo.models.create_student",
+                              "init_args": {"name": "cnn_xs", "num_classes": 12}},
+                  "teacher": {"class_path": "kdzoo.models.FrozenTeacher",
+                              "init_args": {"model": {"class_path": "kdzoo.models.ast.AST", "init_args": AST_ARGS}}},
+                  "method": {"class_path": "kdzoo.distill.temporal.TemporalKD", "init_args": {"weight": 0.5}}},
+        "data": {"class_path": "kdzoo.data.demo.SynthUSTDataModule",
+                 "init_args": {"root": str(tmp_path / "corpus"), "clips": 12}},
+    }
+    (tmp_path / "run" / "checkpoints").mkdir(parents=True)
+    (tmp_path / "run" / "config.yaml").write_text(yaml.safe_dump(config))
+    ckpt = tmp_path / "run" / "checkpoints" / "last.ckpt"
+    torch.save({"state_dict": _model(None, classes=8).state_dict()}, ckpt)  # the 8 classes of SynthUST
+    with pytest.raises(SystemExit, match="trained on SynthUSTDataModule; the keyword's position is known only"):
+        main(["plot", "keyword-attention", str(ckpt), "--out", str(tmp_path / "f.png")])

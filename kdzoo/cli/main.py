@@ -310,7 +310,7 @@ def _plot_keyword_attention(opts: argparse.Namespace) -> int:
     from kdzoo.plots import plot_keyword_attention
 
     tables = {}
-    for label, ckpt in (("before", opts.before), ("after", opts.ckpt)):
+    for label, ckpt in (("before", opts.before), ("after" if opts.before else "run", opts.ckpt)):
         if ckpt is None:
             continue
         model, data = _temporal_run("keyword-attention", ckpt)
