@@ -174,6 +174,26 @@ def run_summary(model: pl.LightningModule, scores: dict, best: str, student_path
     }
 
 
+class FlushDenormals(Callback):
+    """Treat float32 denormals (below 1.2e-38) as zero while a Trainer runs on the CPU; restore the default after.
+
+    Why: x86 CPUs compute with denormal numbers tens of times slower than with normal ones. A recurrent student
+    whose gates saturate fills its activations with them: vanilla ``crnn_kws`` on 8 s keyword clips took 6.8 s a
+    step instead of 0.84 s (32 clips, one thread, a checkpoint from epoch 1), so 5 min an epoch instead of 1.
+    Flushing changes only values below 1.2e-38, far under anything a loss or a metric can see.
+    """
+
+    def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        import torch
+
+        torch.set_flush_denormal(True)  # returns False (and does nothing) where the CPU cannot
+
+    def teardown(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        import torch
+
+        torch.set_flush_denormal(False)  # torch's default
+
+
 class PredictionCSVWriter(BasePredictionWriter):
     """Write ``predictions.csv`` (one row per clip: ``audio_filename`` then one probability column per class).
 

@@ -44,3 +44,33 @@ def test_run_artifacts_tests_the_best_checkpoint_and_writes_the_run_files(tone_d
         torch.testing.assert_close(value, best["state_dict"][f"student.{key}"], rtol=0, atol=0)
     loaded = kdzoo.load_student(run_dir / "student.pt")
     assert loaded.meta["scores"] == artifacts.scores and loaded.meta["task"] == "multilabel"
+
+
+def _halved_denormal() -> float:
+    """Half of a float32 denormal: 0 while denormals are flushed, about 5e-40 otherwise."""
+    return float(torch.tensor([1e-39], dtype=torch.float32) * 0.5)
+
+
+def test_flush_denormals_is_on_during_the_run_and_off_after(tone_data, tmp_path):
+    """Denormals (x86's slow path: 8x slower steps for a saturated GRU) read as zero inside fit only."""
+    from kdzoo.callbacks import FlushDenormals
+    from kdzoo.cli.runner import build_cli
+
+    if not torch.set_flush_denormal(True):
+        raise AssertionError("this x86 CPU should support flushing denormals")  # no silent skip here
+    torch.set_flush_denormal(False)
+    seen = []
+
+    class Probe(pl.Callback):
+        def on_train_batch_start(self, *args) -> None:
+            seen.append(_halved_denormal())
+
+    model = Distiller(kdzoo.create_student("cnn_xs", num_classes=3), task="multilabel", num_classes=3)
+    trainer = pl.Trainer(max_steps=2, callbacks=[FlushDenormals(), Probe()], logger=False, enable_checkpointing=False,
+                         enable_progress_bar=False, enable_model_summary=False, default_root_dir=tmp_path)
+    trainer.fit(model, datamodule=tone_data)
+    assert seen == [0.0, 0.0]
+    assert _halved_denormal() > 0  # restored after the run
+    callbacks = build_cli(["--model.student", "kdzoo.models.cnn.CNN", "--data", "kdzoo.data.demo.SynthUSTDataModule",
+                           "--data.root", str(tmp_path / "c")]).trainer.callbacks
+    assert any(isinstance(c, FlushDenormals) for c in callbacks)  # every kdzoo fit has it

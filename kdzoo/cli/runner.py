@@ -20,7 +20,7 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
-from kdzoo.callbacks import PredictionCSVWriter, RunArtifacts
+from kdzoo.callbacks import FlushDenormals, PredictionCSVWriter, RunArtifacts
 from kdzoo.checkpoint_io import AtomicCheckpointIO
 from kdzoo.distill.distiller import Distiller
 from kdzoo.edge.budget import Budget, check_budget
@@ -137,6 +137,7 @@ def build_cli(args: list[str] | None, subcommand: str | None = None) -> KDZooCLI
                 ModelCheckpoint(monitor="val/score", mode="max", save_last=True, filename="best-{epoch}"),
                 PredictionCSVWriter(),
                 RunArtifacts(),
+                FlushDenormals(),
             ],
             "log_every_n_steps": 5,
             "deterministic": "warn",
