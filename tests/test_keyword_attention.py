@@ -3,6 +3,8 @@ word, and the `kdzoo plot keyword-attention` measurement on a run."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -138,12 +140,9 @@ def test_summary_counts_clips_above_chance_with_a_margin():
     assert numbers["teacher"] == pytest.approx((0.42 + 0.125000001 + 0.1) / 3)
 
 
-def test_plot_keyword_attention_command(kws_root, tmp_path, capsys):
-    """`kdzoo plot keyword-attention CKPT --before CKPT0 --out FIG.png` prints both, writes the figure and table."""
-    import pandas as pd
+def _write_run(run, data: dict, model: Distiller) -> Path:
+    """A run folder as `kdzoo fit` leaves it, for a tiny TemporalKD model on ``data``: config.yaml + a checkpoint."""
     import yaml
-
-    from kdzoo.cli import main
 
     config = {
         "model": {"student": {"class_path": "kdzoo.models.create_student",
@@ -151,17 +150,25 @@ def test_plot_keyword_attention_command(kws_root, tmp_path, capsys):
                   "teacher": {"class_path": "kdzoo.models.FrozenTeacher",
                               "init_args": {"model": {"class_path": "kdzoo.models.ast.AST", "init_args": AST_ARGS}}},
                   "method": {"class_path": "kdzoo.distill.temporal.TemporalKD", "init_args": {"weight": 0.5}}},
-        "data": {"class_path": "kdzoo.data.speechcommands.SpeechCommandsDataModule",
-                 "init_args": {"root": str(kws_root), "clip_seconds": 2, "batch_size": 4}},
-        "ckpt_path": None,
+        "data": data,
+        "ckpt_path": None,  # a key only `fit` accepts, as in a real run's config.yaml
     }
-    checkpoints = {}
-    for name, seed in (("flat", None), ("peaked", 3)):
-        run = tmp_path / name
-        (run / "checkpoints").mkdir(parents=True)
-        (run / "config.yaml").write_text(yaml.safe_dump(config))
-        checkpoints[name] = run / "checkpoints" / "last.ckpt"
-        torch.save({"state_dict": _model(seed).state_dict()}, checkpoints[name])
+    (run / "checkpoints").mkdir(parents=True)
+    (run / "config.yaml").write_text(yaml.safe_dump(config))
+    torch.save({"state_dict": model.state_dict()}, run / "checkpoints" / "last.ckpt")
+    return run / "checkpoints" / "last.ckpt"
+
+
+def test_plot_keyword_attention_command(kws_root, tmp_path, capsys):
+    """`kdzoo plot keyword-attention CKPT --before CKPT0 --out FIG.png` prints both, writes the figure and table."""
+    import pandas as pd
+
+    from kdzoo.cli import main
+
+    data = {"class_path": "kdzoo.data.speechcommands.SpeechCommandsDataModule",
+            "init_args": {"root": str(kws_root), "clip_seconds": 2, "batch_size": 4}}
+    checkpoints = {name: _write_run(tmp_path / name, data, _model(seed)) for name, seed in (("flat", None),
+                                                                                            ("peaked", 3))}
     out = tmp_path / "share.png"
     assert main(["plot", "keyword-attention", str(checkpoints["peaked"]), "--before", str(checkpoints["flat"]),
                  "--out", str(out), "--split", "val"]) == 0
@@ -177,24 +184,12 @@ def test_plot_keyword_attention_command(kws_root, tmp_path, capsys):
 
 
 def test_plot_keyword_attention_refuses_a_missing_checkpoint_and_data_without_a_keyword(tmp_path):
-    import yaml
-
     from kdzoo.cli import main
 
     with pytest.raises(SystemExit, match="no checkpoint at"):
         main(["plot", "keyword-attention", str(tmp_path / "nope.ckpt"), "--out", str(tmp_path / "f.png")])
-    config = {
-        "model": {"student": {"class_path": "kdzoo.models.create_student",
-                              "init_args": {"name": "cnn_xs", "num_classes": 12}},
-                  "teacher": {"class_path": "kdzoo.models.FrozenTeacher",
-                              "init_args": {"model": {"class_path": "kdzoo.models.ast.AST", "init_args": AST_ARGS}}},
-                  "method": {"class_path": "kdzoo.distill.temporal.TemporalKD", "init_args": {"weight": 0.5}}},
-        "data": {"class_path": "kdzoo.data.demo.SynthUSTDataModule",
-                 "init_args": {"root": str(tmp_path / "corpus"), "clips": 12}},
-    }
-    (tmp_path / "run" / "checkpoints").mkdir(parents=True)
-    (tmp_path / "run" / "config.yaml").write_text(yaml.safe_dump(config))
-    ckpt = tmp_path / "run" / "checkpoints" / "last.ckpt"
-    torch.save({"state_dict": _model(None, classes=8).state_dict()}, ckpt)  # the 8 classes of SynthUST
+    data = {"class_path": "kdzoo.data.demo.SynthUSTDataModule",
+            "init_args": {"root": str(tmp_path / "corpus"), "clips": 12}}
+    ckpt = _write_run(tmp_path / "run", data, _model(None, classes=8))  # the 8 classes of SynthUST
     with pytest.raises(SystemExit, match="trained on SynthUSTDataModule; the keyword's position is known only"):
         main(["plot", "keyword-attention", str(ckpt), "--out", str(tmp_path / "f.png")])
