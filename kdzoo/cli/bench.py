@@ -47,6 +47,7 @@ import torch
 from scipy import stats
 
 from kdzoo.cli.recipes import find_recipe
+from kdzoo.plots import _save
 
 log = logging.getLogger(__name__)
 METRICS = ("test/micro_auprc", "test/macro_auprc", "test/micro_f1", "test/mAP")
@@ -416,10 +417,7 @@ def plot(table: pd.DataFrame, metric: str, out: Path) -> Path:
     ax.set_xlim(min(sizes) / 1.1, max(sizes) * 1.04 ** len(table) * 1.1)
     ax.set(xlabel="student parameters", ylabel=f"{metric} (mean ± std over seeds)")
     ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(out, dpi=120)
-    plt.close(fig)
-    return out
+    return _save(fig, out, dpi=120)
 
 
 def grid_series(table: pd.DataFrame, rows: list[Variant], metric: str) -> dict[str, pd.DataFrame]:
@@ -473,10 +471,7 @@ def plot_grid(table: pd.DataFrame, rows: list[Variant], metric: str, out: Path) 
         ax.set_xticks(first.x, first.value)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(out, dpi=120)
-    plt.close(fig)
-    return out
+    return _save(fig, out, dpi=120)
 
 
 def machine() -> str:
