@@ -157,6 +157,25 @@ def test_bench_paired_interval_over_three_seeds_by_hand(tiny, monkeypatch):
     assert "| +0.020 [-0.005, +0.045] |" in (tiny / "b" / "results.md").read_text()
 
 
+def test_no_fit_gathers_finished_runs_and_names_the_missing_ones_without_fitting(tiny, monkeypatch):
+    monkeypatch.setattr("kdzoo.cli.runner.run_lightning", fake_fit)
+    bench.run_bench(["tiny_a", "tiny_b"], [0, 1], [], tiny / "part")  # one process ran seeds 0 and 1
+
+    def no_fit(*args, **kwargs):
+        raise AssertionError("--no-fit started a fit")
+
+    monkeypatch.setattr("kdzoo.cli.runner.run_lightning", no_fit)
+    missing = [bench.run_name(r, 2, []) for r in ("tiny_a", "tiny_b")]
+    with pytest.raises(ValueError, match=f"2 of 6 runs have not finished .*{missing[0]}, {missing[1]}$"):
+        main(["bench", "tiny_a", "tiny_b", "--seeds", "0", "1", "2", "--no-fit", "--no-edge", "--out", "all"])
+    assert not (tiny / "all" / "runs.csv").exists()
+    main(["bench", "tiny_a", "tiny_b", "--seeds", "0", "1", "--baseline", "tiny_a", "--no-fit", "--no-edge",
+          "--out", "all"])
+    table = pd.read_csv(tiny / "all" / "results.csv").set_index("recipe")
+    assert table.loc["tiny_b", "diff"] == pytest.approx(0.02)  # seeds 0, 1 of SCORES: b - a = 0.01, 0.03
+    assert "--no-fit" not in (tiny / "all" / "results.md").read_text()  # the command that reproduces the table
+
+
 def test_bench_reruns_when_the_overrides_or_the_recipe_change(tiny):
     names = {bench.run_name("tiny_a", 0, []), bench.run_name("tiny_a", 0, ["--trainer.max_epochs", "2"]),
              bench.run_name("tiny_a", 1, [])}

@@ -480,15 +480,27 @@ def machine() -> str:
             f"{platform.platform()}")
 
 
+def missing_runs(grid: list[Variant], seeds: list[int], overrides: list[str]) -> list[str]:
+    """Names of the runs of ``grid`` x ``seeds`` that have not finished (no ``summary.json`` under RUNS_DIR)."""
+    names = [run_name(row.recipe, seed, overrides + row.overrides) for row in grid for seed in seeds]
+    return [name for name in names if finished_run(name) is None]
+
+
 def run_bench(recipes: list[str], seeds: list[int], overrides: list[str], out_dir: str | Path,
               baseline: str | None = None, metric: str = DEFAULT_METRIC, edge: bool = True,
-              vary: list[str] = ()) -> pd.DataFrame:
+              vary: list[str] = (), fit: bool = True) -> pd.DataFrame:
     """Run (or reuse) every recipe x grid point (``vary``) x seed; write runs.csv, results.csv, results.md and
-    results.png to ``out_dir`` (``edge``: with the edge columns)."""
+    results.png to ``out_dir`` (``edge``: with the edge columns).
+
+    ``fit=False`` only gathers: a grid split over several processes is tabled once every part has finished, and
+    a run still missing is an error naming it, never a fit started by accident."""
     grid = variants(recipes, list(vary))
     baselines = baseline_labels(grid, baseline)  # refuses a baseline the bench does not run, before any fit
     if not metric.startswith("test/"):
         raise ValueError(f"--metric {metric!r}: give a test score, e.g. test/micro_auprc or test/accuracy")
+    if not fit and (missing := missing_runs(grid, seeds, overrides)):
+        raise ValueError(f"--no-fit: {len(missing)} of {len(grid) * len(seeds)} runs have not finished under "
+                         f"{RUNS_DIR}: {', '.join(missing)}")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     runs = []

@@ -117,12 +117,14 @@ def _bench_command(args: list[str]) -> int:
                         help="where runs.csv, results.csv, results.md and results.png go (default: %(default)s)")
     parser.add_argument("--no-edge", action="store_true", help="leave out the edge columns (kdzoo profile of "
                         "each recipe's student: MACs, int8 memory and flash, 1-thread latency)")
+    parser.add_argument("--no-fit", action="store_true", help="only gather finished runs (e.g. of a grid split "
+                        "over processes); fail, naming them, if any run has not finished")
     own, overrides = _split_at_dashes(args)
     opts = parser.parse_args(own)
     from kdzoo.cli.bench import group_markdown, markdown, run_bench
 
     table = run_bench(opts.recipes, opts.seeds, overrides, opts.out, baseline=opts.baseline, metric=opts.metric,
-                      edge=not opts.no_edge, vary=opts.vary)
+                      edge=not opts.no_edge, vary=opts.vary, fit=not opts.no_fit)
     print(markdown(table, opts.metric, opts.baseline))
     if groups := group_markdown(table):
         print(f"\nScores per clip group:\n{groups}")
