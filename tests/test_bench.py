@@ -157,7 +157,7 @@ def test_bench_paired_interval_over_three_seeds_by_hand(tiny, monkeypatch):
     assert "| +0.020 [-0.005, +0.045] |" in (tiny / "b" / "results.md").read_text()
 
 
-def test_no_fit_gathers_finished_runs_and_names_the_missing_ones_without_fitting(tiny, monkeypatch):
+def test_no_fit_gathers_finished_runs_and_names_the_missing_ones_without_fitting(tiny, monkeypatch, capsys):
     monkeypatch.setattr("kdzoo.cli.runner.run_lightning", fake_fit)
     bench.run_bench(["tiny_a", "tiny_b"], [0, 1], [], tiny / "part")  # one process ran seeds 0 and 1
 
@@ -166,8 +166,10 @@ def test_no_fit_gathers_finished_runs_and_names_the_missing_ones_without_fitting
 
     monkeypatch.setattr("kdzoo.cli.runner.run_lightning", no_fit)
     missing = [bench.run_name(r, 2, []) for r in ("tiny_a", "tiny_b")]
-    with pytest.raises(ValueError, match=f"2 of 6 runs have not finished .*{missing[0]}, {missing[1]}$"):
-        main(["bench", "tiny_a", "tiny_b", "--seeds", "0", "1", "2", "--no-fit", "--no-edge", "--out", "all"])
+    assert main(["bench", "tiny_a", "tiny_b", "--seeds", "0", "1", "2", "--no-fit", "--no-edge", "--out", "all"]) == 2
+    message = capsys.readouterr().err  # one line, no traceback
+    assert message.startswith("kdzoo bench: --no-fit: 2 of 6 runs have not finished under checkpoints/runs: ")
+    assert message.rstrip().endswith(f"{missing[0]}, {missing[1]}") and message.count("\n") == 1
     assert not (tiny / "all" / "runs.csv").exists()
     main(["bench", "tiny_a", "tiny_b", "--seeds", "0", "1", "--baseline", "tiny_a", "--no-fit", "--no-edge",
           "--out", "all"])
@@ -185,9 +187,11 @@ def test_bench_reruns_when_the_overrides_or_the_recipe_change(tiny):
     assert bench.run_name("tiny_a", 0, []) != before
 
 
-def test_bench_refuses_a_baseline_it_does_not_run(tiny):
+def test_bench_refuses_a_baseline_it_does_not_run(tiny, capsys):
     with pytest.raises(ValueError, match="--baseline 'tiny_c' must be one of"):
         bench.run_bench(["tiny_a"], [0], [], tiny / "b", baseline="tiny_c")
+    assert main(["bench", "tiny_a", "--seeds", "0", "--baseline", "tiny_c", "--out", "b"]) == 2  # before any fit
+    assert capsys.readouterr().err.startswith("kdzoo bench: --baseline 'tiny_c' must be one of ['tiny_a']")
 
 
 SCENE_SCORES = {"tiny_a": [0.40, 0.50], "tiny_b": [0.60, 0.60]}  # b - a = [0.20, 0.10]

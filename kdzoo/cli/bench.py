@@ -60,6 +60,11 @@ RUNS_DIR = Path("checkpoints/runs")
 CONFIDENCE = 0.95
 
 
+class BenchArgumentError(ValueError):
+    """A bench argument (``--vary``, ``--baseline``, ``--metric``, ``--no-fit``) that cannot be honoured: the CLI
+    prints it as one line, while an error raised inside a fit keeps its traceback."""
+
+
 # --- statistics (pure) ----------------------------------------------------------------------------------------
 
 
@@ -183,7 +188,8 @@ def parse_vary(spec: str) -> tuple[str, list[str]]:
     key = key.strip().removeprefix("--")
     choices = [v.strip() for v in values.split(",") if v.strip()]
     if not key or not choices:
-        raise ValueError(f"--vary {spec!r}: give KEY=V1,V2,..., e.g. model.method.init_args.weight=0,0.1,0.25")
+        raise BenchArgumentError(f"--vary {spec!r}: give KEY=V1,V2,..., e.g. "
+                                 "model.method.init_args.weight=0,0.1,0.25")
     return key, choices
 
 
@@ -191,7 +197,7 @@ def variants(recipes: list[str], vary: list[str] = ()) -> list[Variant]:
     """Every recipe at every point of the grid (recipe-major, then the grid in the order given)."""
     grid = [parse_vary(spec) for spec in vary]
     if len({_short(key) for key, _ in grid}) < len(grid):
-        raise ValueError(f"--vary keys must end in different names, got {[key for key, _ in grid]}")
+        raise BenchArgumentError(f"--vary keys must end in different names, got {[key for key, _ in grid]}")
     rows = []
     for recipe in recipes:
         for point in itertools.product(*[[(key, value) for value in values] for key, values in grid]):
@@ -213,14 +219,14 @@ def baseline_labels(rows: list[Variant], baseline: str | None) -> dict[str, str]
         return {label: baseline for label in labels}
     key, eq, value = baseline.partition("=")
     if not eq or not any(_short(k) == key for row in rows for k, _ in row.values):
-        raise ValueError(f"--baseline {baseline!r} must be one of the recipes benchmarked {labels}, or key=value "
-                         f"of a --vary key")
+        raise BenchArgumentError(f"--baseline {baseline!r} must be one of the recipes benchmarked {labels}, or "
+                                 "key=value of a --vary key")
     out = {}
     for row in rows:
         point = {k: (value if _short(k) == key else v) for k, v in row.values}
         match = [r.label for r in rows if r.recipe == row.recipe and dict(r.values) == point]
         if not match:
-            raise ValueError(f"--baseline {baseline!r}: {value!r} is not among the --vary values of {key}")
+            raise BenchArgumentError(f"--baseline {baseline!r}: {value!r} is not among the --vary values of {key}")
         out[row.label] = match[0]
     return out
 
@@ -327,7 +333,8 @@ def aggregate(runs: pd.DataFrame, metric: str, baseline: str | dict[str, str] | 
 def _by_seed(runs: pd.DataFrame, recipe: str, metric: str) -> dict[int, float]:
     rows = runs[runs.recipe == recipe]
     if rows.empty:
-        raise ValueError(f"--baseline {recipe!r} is not among the benchmarked recipes {sorted(set(runs.recipe))}")
+        raise BenchArgumentError(f"--baseline {recipe!r} is not among the benchmarked recipes "
+                                 f"{sorted(set(runs.recipe))}")
     return dict(zip(rows.seed.astype(int), rows[metric].astype(float), strict=True))
 
 
@@ -497,10 +504,10 @@ def run_bench(recipes: list[str], seeds: list[int], overrides: list[str], out_di
     grid = variants(recipes, list(vary))
     baselines = baseline_labels(grid, baseline)  # refuses a baseline the bench does not run, before any fit
     if not metric.startswith("test/"):
-        raise ValueError(f"--metric {metric!r}: give a test score, e.g. test/micro_auprc or test/accuracy")
+        raise BenchArgumentError(f"--metric {metric!r}: give a test score, e.g. test/micro_auprc or test/accuracy")
     if not fit and (missing := missing_runs(grid, seeds, overrides)):
-        raise ValueError(f"--no-fit: {len(missing)} of {len(grid) * len(seeds)} runs have not finished under "
-                         f"{RUNS_DIR}: {', '.join(missing)}")
+        raise BenchArgumentError(f"--no-fit: {len(missing)} of {len(grid) * len(seeds)} runs have not finished "
+                                 f"under {RUNS_DIR}: {', '.join(missing)}")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     runs = []
@@ -510,7 +517,7 @@ def run_bench(recipes: list[str], seeds: list[int], overrides: list[str], out_di
             pd.DataFrame(runs).to_csv(out_dir / "runs.csv", index=False)  # kept up to date: a crash loses nothing
     scored = metric_columns(pd.DataFrame(runs).columns)
     if metric not in scored:
-        raise ValueError(f"--metric {metric!r} is not among the runs' test scores {scored}")
+        raise BenchArgumentError(f"--metric {metric!r} is not among the runs' test scores {scored}")
     table = aggregate(pd.DataFrame(runs), metric, baselines)
     if edge:
         table = add_edge_columns(table, pd.DataFrame(runs))

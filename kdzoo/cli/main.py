@@ -121,10 +121,14 @@ def _bench_command(args: list[str]) -> int:
                         "over processes); fail, naming them, if any run has not finished")
     own, overrides = _split_at_dashes(args)
     opts = parser.parse_args(own)
-    from kdzoo.cli.bench import group_markdown, markdown, run_bench
+    from kdzoo.cli.bench import BenchArgumentError, group_markdown, markdown, run_bench
 
-    table = run_bench(opts.recipes, opts.seeds, overrides, opts.out, baseline=opts.baseline, metric=opts.metric,
-                      edge=not opts.no_edge, vary=opts.vary, fit=not opts.no_fit)
+    try:
+        table = run_bench(opts.recipes, opts.seeds, overrides, opts.out, baseline=opts.baseline,
+                          metric=opts.metric, edge=not opts.no_edge, vary=opts.vary, fit=not opts.no_fit)
+    except BenchArgumentError as error:
+        print(f"kdzoo bench: {error}", file=sys.stderr)
+        return 2
     print(markdown(table, opts.metric, opts.baseline))
     if groups := group_markdown(table):
         print(f"\nScores per clip group:\n{groups}")
