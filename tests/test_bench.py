@@ -118,6 +118,11 @@ def test_bench_end_to_end_is_resumable_and_writes_every_output(tiny, capsys, mon
     assert text.startswith("`kdzoo bench tiny_a tiny_b --seeds 0 --baseline tiny_a` on ")
     assert f"{d:+.3f} (1 seed: no interval)" in text and "(baseline)" in text
     assert (tiny / "b" / "results.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    curves = bench.val_curves(runs)  # one epoch each, read from the runs' own metrics.csv
+    assert {label: list(seeds) for label, seeds in curves.items()} == {"tiny_a": [0], "tiny_b": [0]}
+    assert [len(seeds[0]) for seeds in curves.values()] == [1, 1]
+    assert curves["tiny_b"][0][0] == pytest.approx(runs.last_epoch_val_score[1])
+    assert (tiny / "b" / "val_curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert f"{d:+.3f} (1 seed: no interval)" in capsys.readouterr().out
 
     def no_fit(*args, **kwargs):
@@ -176,6 +181,26 @@ def test_no_fit_gathers_finished_runs_and_names_the_missing_ones_without_fitting
     table = pd.read_csv(tiny / "all" / "results.csv").set_index("recipe")
     assert table.loc["tiny_b", "diff"] == pytest.approx(0.02)  # seeds 0, 1 of SCORES: b - a = 0.01, 0.03
     assert "--no-fit" not in (tiny / "all" / "results.md").read_text()  # the command that reproduces the table
+
+
+def test_val_curves_group_each_rows_seeds_in_seed_order_and_tolerate_a_run_without_metrics(tmp_path):
+    def run(name, scores):
+        run_dir = tmp_path / name
+        run_dir.mkdir()
+        if scores is not None:  # one val row per epoch, interleaved with train rows as Lightning writes them
+            rows = ["epoch,step,train/loss_step,val/score"]
+            rows += [line for e, v in enumerate(scores) for line in (f"{e},{e * 4},1.0,", f"{e},{e * 4 + 3},,{v}")]
+            (run_dir / "metrics.csv").write_text("\n".join(rows) + "\n")
+        return str(run_dir)
+
+    runs = pd.DataFrame({"recipe": ["a", "a", "b"], "seed": [1, 0, 0],
+                         "run_dir": [run("a1", [0.1, 0.5]), run("a0", [0.2, 0.3, 0.4]), run("b0", None)]})
+    curves = bench.val_curves(runs)
+    assert curves == {"a": {0: [0.2, 0.3, 0.4], 1: [0.1, 0.5]}, "b": {0: []}}
+    assert list(curves["a"]) == [0, 1]
+    assert bench.plot_val_curves(runs, tmp_path / "c.png") == tmp_path / "c.png"
+    assert bench.plot_val_curves(runs[runs.recipe == "b"], tmp_path / "none.png") is None  # nothing to draw
+    assert not (tmp_path / "none.png").exists()
 
 
 def test_bench_reruns_when_the_overrides_or_the_recipe_change(tiny):

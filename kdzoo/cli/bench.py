@@ -27,7 +27,9 @@ the same student at lambda 0: ``--vary model.method.init_args.weight=0,0.1,0.25,
 --vary model.student.init_args.name=tc_resnet,crnn_kws --baseline weight=0``).
 
 Outputs in ``--out``: ``runs.csv`` (one row per run), ``results.csv`` and ``results.md`` (one row per recipe, the
-exact command and the machine), ``results.png`` (the metric against the student's parameter count, ± std).
+exact command and the machine), ``results.png`` (the metric against the student's parameter count, ± std; with
+``--vary``, against the last varied key, and the paired differences), ``val_curves.png`` (every run's val/score
+per epoch).
 """
 
 from __future__ import annotations
@@ -481,6 +483,38 @@ def plot_grid(table: pd.DataFrame, rows: list[Variant], metric: str, out: Path) 
     return _save(fig, out, dpi=120)
 
 
+def val_curves(runs: pd.DataFrame) -> dict[str, dict[int, list[float]]]:
+    """Each row's label -> {seed: its val/score per epoch} in seed order, read from each run's own
+    ``metrics.csv`` (a run without one, or without val/score, gives an empty list)."""
+    curves: dict[str, dict[int, list[float]]] = {}
+    for run in runs.sort_values("seed", kind="stable").itertuples():
+        curves.setdefault(run.recipe, {})[int(run.seed)] = _val_curve(Path(run.run_dir))
+    return curves
+
+
+def plot_val_curves(runs: pd.DataFrame, out: Path) -> Path | None:
+    """val/score per epoch of every run, one colour per row and one line per seed: when training took off and
+    whether the budget had converged, which a table of final scores hides. None when no run logged val/score."""
+    curves = val_curves(runs)
+    if not any(curve for seeds in curves.values() for curve in seeds.values()):
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for colour, (label, seeds) in zip(itertools.cycle(plt.rcParams["axes.prop_cycle"].by_key()["color"]),
+                                      curves.items()):
+        for i, curve in enumerate(seeds.values()):
+            ax.plot(range(1, len(curve) + 1), curve, color=colour, alpha=0.8, lw=1.2, marker=".",
+                    label=label if i == 0 else None)
+    ax.set(xlabel="epoch", ylabel="val/score (one line per seed)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    return _save(fig, out, dpi=120)
+
+
 def machine() -> str:
     threads = torch.get_num_threads()
     return (f"{platform.machine()}, {threads} thread{'' if threads == 1 else 's'}, torch {torch.__version__}, "
@@ -496,8 +530,8 @@ def missing_runs(grid: list[Variant], seeds: list[int], overrides: list[str]) ->
 def run_bench(recipes: list[str], seeds: list[int], overrides: list[str], out_dir: str | Path,
               baseline: str | None = None, metric: str = DEFAULT_METRIC, edge: bool = True,
               vary: list[str] = (), fit: bool = True) -> pd.DataFrame:
-    """Run (or reuse) every recipe x grid point (``vary``) x seed; write runs.csv, results.csv, results.md and
-    results.png to ``out_dir`` (``edge``: with the edge columns).
+    """Run (or reuse) every recipe x grid point (``vary``) x seed; write runs.csv, results.csv, results.md,
+    results.png and val_curves.png to ``out_dir`` (``edge``: with the edge columns).
 
     ``fit=False`` only gathers: a grid split over several processes is tabled once every part has finished, and
     a run still missing is an error naming it, never a fit started by accident."""
@@ -526,6 +560,7 @@ def run_bench(recipes: list[str], seeds: list[int], overrides: list[str], out_di
         plot_grid(table, grid, metric, out_dir / "results.png")
     else:
         plot(table, metric, out_dir / "results.png")
+    plot_val_curves(pd.DataFrame(runs), out_dir / "val_curves.png")
     (out_dir / "results.md").write_text(_report(recipes, seeds, overrides, baseline, metric, table, list(vary),
                                                 edge))
     return table

@@ -114,7 +114,8 @@ def _bench_command(args: list[str]) -> int:
     parser.add_argument("--metric", default=DEFAULT_METRIC, help="metric of the comparison and the plot: any "
                         "test score the runs log, e.g. test/accuracy for scenes (default: %(default)s)")
     parser.add_argument("--out", default="checkpoints/runs/bench",
-                        help="where runs.csv, results.csv, results.md and results.png go (default: %(default)s)")
+                        help="where runs.csv, results.csv, results.md, results.png and val_curves.png (every run's "
+                        "validation score per epoch) go (default: %(default)s)")
     parser.add_argument("--no-edge", action="store_true", help="leave out the edge columns (kdzoo profile of "
                         "each recipe's student: MACs, int8 memory and flash, 1-thread latency)")
     parser.add_argument("--no-fit", action="store_true", help="only gather finished runs (e.g. of a grid split "
