@@ -35,7 +35,7 @@ def plot_run(run_dir: str | Path, out: str | Path | None = None) -> Path:
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     fig.suptitle(run_dir.as_posix(), fontsize=9)
-    return _save(fig, out if out is not None else run_dir / "curves.png", dpi=100)
+    return save_figure(fig, out if out is not None else run_dir / "curves.png", dpi=100)
 
 
 def attention_over_clip(model, waveform, sample_rate: int) -> dict:
@@ -90,7 +90,7 @@ def plot_attention(waveform, sample_rate: int, curves: dict[str, dict], out: str
     att_ax.set(xlabel="time (s)", ylabel="attention", title="attention over time")
     att_ax.legend(fontsize=8)
     att_ax.grid(alpha=0.3)
-    return _save(fig, out, dpi=100)
+    return save_figure(fig, out, dpi=100)
 
 
 def plot_keyword_attention(tables: dict, out: str | Path) -> Path:
@@ -118,7 +118,7 @@ def plot_keyword_attention(tables: dict, out: str | Path) -> Path:
            title=f"{len(first)} keyword clips")
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
-    return _save(fig, out, dpi=100)
+    return save_figure(fig, out, dpi=100)
 
 
 def plot_downstream(table: pd.DataFrame, out: str | Path, metric: str = "micro_auprc") -> Path:
@@ -151,7 +151,7 @@ def plot_downstream(table: pd.DataFrame, out: str | Path, metric: str = "micro_a
     ax.grid(alpha=0.3)
     if (stats.reducer != "none").any():
         ax.legend(fontsize=8)
-    return _save(fig, out, dpi=120)
+    return save_figure(fig, out, dpi=120)
 
 
 def _short_label(embedder: str) -> str:
@@ -164,7 +164,7 @@ def _short_label(embedder: str) -> str:
     return parts[-1] if parts else embedder
 
 
-def _save(fig, out: str | Path, dpi: int) -> Path:
+def save_figure(fig, out: str | Path, dpi: int) -> Path:
     """Lay out, write and close a figure; the path written."""
     import matplotlib.pyplot as plt
 

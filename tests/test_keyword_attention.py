@@ -140,7 +140,7 @@ def test_summary_counts_clips_above_chance_with_a_margin():
     assert numbers["teacher"] == pytest.approx((0.42 + 0.125000001 + 0.1) / 3)
 
 
-def _write_run(run, data: dict, model: Distiller) -> Path:
+def _write_run(run: Path, data: dict, model: Distiller) -> Path:
     """A run folder as `kdzoo fit` leaves it, for a tiny TemporalKD model on ``data``: config.yaml + a checkpoint."""
     import yaml
 

@@ -49,7 +49,7 @@ import torch
 from scipy import stats
 
 from kdzoo.cli.recipes import find_recipe
-from kdzoo.plots import _save
+from kdzoo.plots import save_figure
 
 log = logging.getLogger(__name__)
 METRICS = ("test/micro_auprc", "test/macro_auprc", "test/micro_f1", "test/mAP")
@@ -426,7 +426,7 @@ def plot(table: pd.DataFrame, metric: str, out: Path) -> Path:
     ax.set_xlim(min(sizes) / 1.1, max(sizes) * 1.04 ** len(table) * 1.1)
     ax.set(xlabel="student parameters", ylabel=f"{metric} (mean ± std over seeds)")
     ax.grid(alpha=0.3)
-    return _save(fig, out, dpi=120)
+    return save_figure(fig, out, dpi=120)
 
 
 def grid_series(table: pd.DataFrame, rows: list[Variant], metric: str) -> dict[str, pd.DataFrame]:
@@ -480,7 +480,7 @@ def plot_grid(table: pd.DataFrame, rows: list[Variant], metric: str, out: Path) 
         ax.set_xticks(first.x, first.value)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
-    return _save(fig, out, dpi=120)
+    return save_figure(fig, out, dpi=120)
 
 
 def val_curves(runs: pd.DataFrame) -> dict[str, dict[int, list[float]]]:
@@ -512,7 +512,7 @@ def plot_val_curves(runs: pd.DataFrame, out: Path) -> Path | None:
     ax.set(xlabel="epoch", ylabel="val/score (one line per seed)")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
-    return _save(fig, out, dpi=120)
+    return save_figure(fig, out, dpi=120)
 
 
 def machine() -> str:
