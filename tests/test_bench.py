@@ -278,7 +278,14 @@ def test_bench_grid_compares_each_point_with_the_row_differing_only_in_the_basel
     half = 4.303 * 0.02 / math.sqrt(3)  # sd of (0.099, 0.119, 0.139) is 0.02
     assert table.loc["tiny_b[lr=0.1]", "diff_low"] == pytest.approx(0.119 - half, abs=1e-5)
     assert table.loc["tiny_b[lr=0.1]", "baseline"] == "tiny_b[lr=0.001]"
+    # pooled over both recipes at lr 0.1: (0.099, 0.109, 0.119) and (0.099, 0.119, 0.139) -> mean 0.114
+    pooled = pd.read_csv(tiny / "b" / "pooled.csv")
+    assert pooled[["group", "rows", "pairs"]].values.tolist() == [["lr=0.1", 2, 6]]
+    diffs = [0.099, 0.109, 0.119, 0.099, 0.119, 0.139]
+    half = 2.571 * pd.Series(diffs).std() / math.sqrt(6)  # t_{0.975, 5} = 2.571
+    assert pooled["diff"][0] == pytest.approx(0.114) and pooled.diff_high[0] == pytest.approx(0.114 + half, abs=1e-4)
     text = (tiny / "b" / "results.md").read_text()
+    assert "| lr=0.1 | 2 | 6 | +0.114 [" in text
     assert text.startswith("`kdzoo bench tiny_a tiny_b --seeds 0 1 2 --vary model.optimizer.init_args.lr=0.001,0.1 "
                            "--baseline lr=0.001` on ")
     assert text.count("(baseline)") == 2
@@ -309,3 +316,70 @@ def test_grid_series_puts_the_last_key_along_x_and_one_line_per_setting_of_the_r
     assert lines["r [name=s2]"]["mean"].tolist() == [3, 4, 5]
     assert lines["r [name=s1]"].x.tolist() == [0.0, 1.0, 2.0]  # 'x' is not a number: positions instead
     assert lines["r [name=s1]"]["diff"].isna().all()  # no baseline column: nothing to draw on the right
+
+
+def test_pooling_groups_only_when_a_value_of_the_baseline_key_has_several_rows():
+    grid = bench.variants(["r"], ["model.student.init_args.name=s1,s2", "model.method.init_args.weight=0,0.1,0.5"])
+    assert bench.pooling_groups(grid, "weight=0") == {
+        "r[name=s1, weight=0.1]": "weight=0.1", "r[name=s2, weight=0.1]": "weight=0.1",
+        "r[name=s1, weight=0.5]": "weight=0.5", "r[name=s2, weight=0.5]": "weight=0.5"}
+    one_student = bench.variants(["r"], ["model.method.init_args.weight=0,0.1,0.5"])
+    assert bench.pooling_groups(one_student, "weight=0") == {}  # one row per value: the rows' own Δ say it all
+    assert bench.pooling_groups(grid, "r[name=s1, weight=0]") == {}  # a single baseline row: nothing to pool by
+    assert bench.pooling_groups(grid, None) == {}
+
+
+def test_pooled_differences_pool_every_pair_and_skip_unpaired_seeds():
+    runs = pd.DataFrame({"recipe": ["a0", "a0", "a1", "a1", "b0", "b0", "b1"], "seed": [0, 1, 0, 1, 0, 1, 1],
+                         "m": [0.5, 0.6, 0.7, 0.6, 0.2, 0.3, 0.5]})
+    pooled = bench.pooled_differences(runs, {"a1": "a0", "b1": "b0"}, {"a1": "w=1", "b1": "w=1"}, "m")
+    row = pooled.iloc[0]
+    assert (row.group, row.rows, row.pairs) == ("w=1", 2, 3)  # b ran seed 1 only: 0.2, 0.0 and 0.2
+    assert row["diff"] == pytest.approx(0.4 / 3)
+    half = 4.303 * pd.Series([0.2, 0.0, 0.2]).std() / math.sqrt(3)
+    assert (row.diff_low, row.diff_high) == pytest.approx((0.4 / 3 - half, 0.4 / 3 + half), abs=1e-4)
+    assert bench.pooled_markdown(pooled, "test/m", "w=0").splitlines()[2].startswith("| w=1 | 2 | 3 | +0.133 [")
+    assert bench.pooled_markdown(pooled.iloc[:0], "test/m", "w=0") == ""
+
+
+def test_parse_label_inverts_the_grid_labels():
+    for row in bench.variants(["r"], ["model.student.init_args.name=s1,s2", "model.method.init_args.weight=0,0.5"]):
+        back = bench.parse_label(row.label)
+        assert (back.recipe, back.values) == ("r", tuple((k.rsplit(".", 1)[-1], v) for k, v in row.values))
+    assert bench.parse_label("kd_demo") == bench.Variant("kd_demo", "kd_demo")
+    with pytest.raises(bench.BenchArgumentError, match="is not recipe"):
+        bench.parse_label("r[name=s1")
+
+
+def _runs_csv(path: Path, student: str, scores: dict[tuple[str, int], float]) -> Path:
+    rows = [{"recipe": f"r[name={student}, weight={w}]", "seed": seed, "student_params": 10, "wall_s": 60.0,
+             "run_dir": f"gone/{student}-{w}-{seed}", "val_rise_last10": 0.0, "val_noise_last10": 0.01,
+             "test/accuracy": score} for (w, seed), score in scores.items()]
+    pd.DataFrame(rows).to_csv(path, index=False)
+    return path
+
+
+def test_bench_report_pools_benches_run_in_parts_from_their_runs_csv(tmp_path, capsys):
+    """Two students benched apart (their run folders gone): the report pairs each with its own lambda 0 and pools
+    the pairs by lambda; a run listed twice with one score counts once, with two scores is refused."""
+    s1 = _runs_csv(tmp_path / "s1.csv", "s1", {("0", 0): 0.5, ("0", 1): 0.6, ("0.5", 0): 0.7, ("0.5", 1): 0.6})
+    s2 = _runs_csv(tmp_path / "s2.csv", "s2", {("0", 1): 0.3, ("0", 3): 0.9, ("0.5", 1): 0.5, ("0.5", 3): 0.9})
+    again = _runs_csv(tmp_path / "again.csv", "s1", {("0", 0): 0.5})
+    code = main(["bench-report", str(s1), str(s2), str(again), "--baseline", "weight=0", "--metric",
+                      "test/accuracy", "--seeds", "0", "1", "--out", str(tmp_path / "out")])
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "| r[name=s1, weight=0.5] | 2 | 10 | 0.650 ± 0.071 |" in out
+    assert "| r[name=s2, weight=0.5] | 1 | 10 | 0.500 |" in out  # seed 3 is filtered out
+    pooled = pd.read_csv(tmp_path / "out" / "pooled.csv").iloc[0]
+    assert (pooled.group, pooled.rows, pooled.pairs) == ("weight=0.5", 2, 3)
+    assert pooled["diff"] == pytest.approx((0.2 + 0.0 + 0.2) / 3)
+    assert "| weight=0.5 | 2 | 3 | +0.133 [" in out
+    clash = _runs_csv(tmp_path / "clash.csv", "s1", {("0", 0): 0.55})
+    assert main(["bench-report", str(s1), str(clash), "--baseline", "weight=0", "--metric",
+                      "test/accuracy"]) == 2
+    assert "r[name=s1, weight=0] seed 0 has different scores in" in capsys.readouterr().err
+    assert main(["bench-report", str(tmp_path / "nope.csv")]) == 2
+    assert "nope.csv: no such runs.csv" in capsys.readouterr().err
+    assert main(["bench-report", str(s1), "--metric", "test/f1"]) == 2
+    assert "--metric 'test/f1' is not among" in capsys.readouterr().err

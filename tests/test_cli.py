@@ -209,8 +209,8 @@ def test_recipe_student_by_registry_name_gets_num_classes_from_the_data(corpus, 
     assert student.num_classes == len(student.meta["class_names"]) == 29  # fine labels (23 + 6 "X"), linked
 
 
-@pytest.mark.parametrize("command", ["bench", "publish", "cache-teacher", "embed", "downstream", "export", "profile",
-                                     "plot"])
+@pytest.mark.parametrize("command", ["bench", "bench-report", "publish", "cache-teacher", "embed", "downstream",
+                                     "export", "profile", "plot"])
 def test_subcommand_help_is_rendered(command, capsys):
     """Each command's --help exits 0 and shows a literal '%' as one '%' (argparse does not expand descriptions)."""
     try:

@@ -29,7 +29,9 @@ the same student at lambda 0: ``--vary model.method.init_args.weight=0,0.1,0.25,
 Outputs in ``--out``: ``runs.csv`` (one row per run), ``results.csv`` and ``results.md`` (one row per recipe, the
 exact command and the machine), ``results.png`` (the metric against the student's parameter count, ± std; with
 ``--vary``, against the last varied key, and the paired differences), ``val_curves.png`` (every run's val/score
-per epoch).
+per epoch); with ``--baseline key=value`` over a grid, ``pooled.csv`` (and a table in ``results.md``): every
+paired difference of the rows at each other value of that key pooled into one interval (e.g. every student at
+lambda 0.1 against itself at 0).
 """
 
 from __future__ import annotations
@@ -332,6 +334,47 @@ def aggregate(runs: pd.DataFrame, metric: str, baseline: str | dict[str, str] | 
     return pd.DataFrame(rows)
 
 
+def pooling_groups(rows: list[Variant], baseline: str | None) -> dict[str, str]:
+    """Each compared row's label -> ``key=value``, its value of the ``--baseline key=value`` key ({} unless the
+    baseline is such a key and some value of it has more than one row, i.e. there is something to pool)."""
+    key, eq, value = (baseline or "").partition("=")
+    if not eq or baseline in {row.label for row in rows}:
+        return {}
+    groups = {row.label: f"{key}={v}" for row in rows for k, v in row.values if _short(k) == key and v != value}
+    sizes = pd.Series(list(groups.values())).value_counts()
+    return groups if len(sizes) and sizes.max() > 1 else {}
+
+
+def pooled_differences(runs: pd.DataFrame, baselines: dict[str, str], groups: dict[str, str],
+                       metric: str) -> pd.DataFrame:
+    """One row per group (e.g. ``weight=0.1``): every paired difference ``score(row, s) - score(baseline of row,
+    s)`` of the group's rows (e.g. every student at lambda 0.1 against itself at 0) over their common seeds, with
+    one Student-t interval over them all. The interval treats the pairs as independent draws: right for rows that
+    train separately, an approximation since rows sharing a seed also share its batch order."""
+    out = []
+    for group in dict.fromkeys(groups.values()):
+        labels = [label for label, g in groups.items() if g == group]
+        diffs = []
+        for label in labels:
+            scores, base = _by_seed(runs, label, metric), _by_seed(runs, baselines[label], metric)
+            diffs += [scores[s] - base[s] for s in sorted(set(scores) & set(base))]
+        d = t_interval(diffs)
+        out.append({"group": group, "rows": len(labels), "pairs": d.n, "diff": d.mean, "diff_low": d.low,
+                    "diff_high": d.high})
+    return pd.DataFrame(out, columns=["group", "rows", "pairs", "diff", "diff_low", "diff_high"])
+
+
+def pooled_markdown(pooled: pd.DataFrame, metric: str, baseline: str) -> str:
+    """The pooled differences as a markdown table ("" when there are none)."""
+    if pooled.empty:
+        return ""
+    header = ["rows at", "rows", "pairs", f"pooled Δ {metric.removeprefix('test/')} vs {baseline} (95 % t interval)"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for _, row in pooled.iterrows():
+        lines.append(f"| {row.group} | {row.rows} | {row.pairs} | {_difference_cell(row)} |")
+    return "\n".join(lines)
+
+
 def _by_seed(runs: pd.DataFrame, recipe: str, metric: str) -> dict[int, float]:
     rows = runs[runs.recipe == recipe]
     if rows.empty:
@@ -515,6 +558,55 @@ def plot_val_curves(runs: pd.DataFrame, out: Path) -> Path | None:
     return save_figure(fig, out, dpi=120)
 
 
+def parse_label(label: str) -> Variant:
+    """A bench row's label back to its :class:`Variant`: ``"r[name=s1, weight=0.1]"`` -> recipe ``r`` with values
+    ``(("name", "s1"), ("weight", "0.1"))`` (the short keys the label holds; a value may not contain ", ")."""
+    recipe, bracket, point = label.partition("[")
+    if not bracket:
+        return Variant(label, label)
+    if not point.endswith("]"):
+        raise BenchArgumentError(f"row label {label!r} is not recipe[key=value, ...]")
+    values = tuple(tuple(part.split("=", 1)) for part in point[:-1].split(", "))
+    if any(len(v) != 2 for v in values):
+        raise BenchArgumentError(f"row label {label!r} is not recipe[key=value, ...]")
+    return Variant(label, recipe, values)
+
+
+def read_runs(paths: list[str | Path], seeds: list[int] | None = None) -> pd.DataFrame:
+    """The rows of several benches' ``runs.csv`` (e.g. one per student), restricted to ``seeds`` when given.
+
+    A run listed in two files (same row label and seed) is kept once; listed with two different scores it is an
+    error naming both files, since the tables would otherwise silently pick one."""
+    frames = []
+    for path in map(Path, paths):
+        if not path.is_file():
+            raise BenchArgumentError(f"{path}: no such runs.csv")
+        frame = pd.read_csv(path)
+        if not {"recipe", "seed", "student_params"} <= set(frame.columns):
+            raise BenchArgumentError(f"{path}: not a kdzoo bench runs.csv (needs recipe, seed, student_params)")
+        frames.append(frame.assign(source=str(path)))
+    runs = pd.concat(frames, ignore_index=True)
+    if seeds is not None:
+        runs = runs[runs.seed.isin(seeds)]
+    scores = metric_columns(runs.columns)
+    for (label, seed), group in runs.groupby(["recipe", "seed"]):
+        if len(group) > 1 and (group[scores].nunique(dropna=False) > 1).any():
+            raise BenchArgumentError(f"{label} seed {seed} has different scores in {', '.join(group.source)}")
+    return runs.drop_duplicates(["recipe", "seed"], keep="first").reset_index(drop=True)
+
+
+def report_runs(runs: pd.DataFrame, metric: str, baseline: str | None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The results table and the pooled differences (:func:`pooled_differences`) of finished runs read back
+    from ``runs.csv`` files: the tables of a grid whose runs were benched in parts, without their run folders."""
+    grid = [parse_label(label) for label in dict.fromkeys(runs.recipe)]
+    if metric not in metric_columns(runs.columns):
+        raise BenchArgumentError(f"--metric {metric!r} is not among the runs' test scores "
+                                 f"{metric_columns(runs.columns)}")
+    baselines = baseline_labels(grid, baseline)
+    table = aggregate(runs, metric, baselines)
+    return table, pooled_differences(runs, baselines, pooling_groups(grid, baseline), metric)
+
+
 def machine() -> str:
     threads = torch.get_num_threads()
     return (f"{platform.machine()}, {threads} thread{'' if threads == 1 else 's'}, torch {torch.__version__}, "
@@ -556,18 +648,22 @@ def run_bench(recipes: list[str], seeds: list[int], overrides: list[str], out_di
     if edge:
         table = add_edge_columns(table, pd.DataFrame(runs))
     table.to_csv(out_dir / "results.csv", index=False)
+    pooled = pooled_differences(pd.DataFrame(runs), baselines, pooling_groups(grid, baseline), metric)
+    if not pooled.empty:
+        pooled.to_csv(out_dir / "pooled.csv", index=False)
+    table.attrs["pooled"] = pooled
     if vary:
         plot_grid(table, grid, metric, out_dir / "results.png")
     else:
         plot(table, metric, out_dir / "results.png")
     plot_val_curves(pd.DataFrame(runs), out_dir / "val_curves.png")
     (out_dir / "results.md").write_text(_report(recipes, seeds, overrides, baseline, metric, table, list(vary),
-                                                edge))
+                                                edge, pooled))
     return table
 
 
 def _report(recipes: list[str], seeds: list[int], overrides: list[str], baseline: str | None, metric: str,
-            table: pd.DataFrame, vary: list[str] = (), edge: bool = True) -> str:
+            table: pd.DataFrame, vary: list[str] = (), edge: bool = True, pooled: pd.DataFrame | None = None) -> str:
     extra = ["--", *overrides] if overrides else []
     base = ["--baseline", baseline] if baseline else []
     grid = [part for spec in vary for part in ("--vary", spec)]
@@ -586,4 +682,7 @@ def _report(recipes: list[str], seeds: list[int], overrides: list[str], baseline
                  "the machine was busy).")
     groups = group_markdown(table)
     groups = f"\nScores per clip group (mean ± std over seeds):\n\n{groups}\n" if groups else ""
-    return f"`{command}` on {machine()}\n\n{note}\n\n{markdown(table, metric, baseline)}\n{groups}"
+    pooled = pooled_markdown(pooled, metric, baseline) if pooled is not None else ""
+    pooled = (f"\nPooled over the rows at each value of `{baseline.partition('=')[0]}`: every paired (row, seed) "
+              f"difference, one t interval over them all (pairs taken as independent):\n\n{pooled}\n") if pooled else ""
+    return f"`{command}` on {machine()}\n\n{note}\n\n{markdown(table, metric, baseline)}\n{groups}{pooled}"

@@ -32,6 +32,8 @@ commands:
   data       data tools: `kdzoo data synth-ust` / `synth-kws` / `synth-asc` (offline corpora),
              `kdzoo data download sonyc-ust|speech-commands|tau2022`
   bench      fit recipes over seeds; mean ± std and paired Δ to --baseline:  kdzoo bench kd_demo --seeds 0 1 2
+  bench-report  the same tables from benches' runs.csv files, e.g. a grid benched in parts, pooled Δ included:
+             kdzoo bench-report a/runs.csv b/runs.csv --baseline weight=0 --metric test/accuracy
   publish    copy a finished run's student into checkpoints/teachers/ and record it in the manifest
   cache-teacher  fill a recipe's teacher-output store once (resumable):  kdzoo cache-teacher --recipe kd_demo
   embed      window embeddings of audio files, one .npz each:  kdzoo embed a.wav b.flac --out emb/ --model sea_student_2
@@ -67,7 +69,8 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         return 0
     tools = {"recipes": _recipes_command, "models": _models_command, "data": _data_command,
-             "publish": _publish_command, "bench": _bench_command, "cache-teacher": _cache_teacher_command,
+             "publish": _publish_command, "bench": _bench_command, "bench-report": _bench_report_command,
+             "cache-teacher": _cache_teacher_command,
              "embed": _embed_command, "downstream": _downstream_command, "export": _export_command,
              "profile": _profile_command, "plot": _plot_command}
     if command not in tools:
@@ -114,15 +117,19 @@ def _bench_command(args: list[str]) -> int:
     parser.add_argument("--metric", default=DEFAULT_METRIC, help="metric of the comparison and the plot: any "
                         "test score the runs log, e.g. test/accuracy for scenes (default: %(default)s)")
     parser.add_argument("--out", default="checkpoints/runs/bench",
-                        help="where runs.csv, results.csv, results.md, results.png and val_curves.png (every run's "
-                        "validation score per epoch) go (default: %(default)s)")
+                        help="where runs.csv, results.csv, results.md, results.png, val_curves.png (every run's "
+                        "validation score per epoch) and, for a grid with --baseline KEY=VALUE, pooled.csv (every "
+                        "row's paired differences at each other value of KEY in one interval) go "
+                        "(default: %(default)s)")
     parser.add_argument("--no-edge", action="store_true", help="leave out the edge columns (kdzoo profile of "
                         "each recipe's student: MACs, int8 memory and flash, 1-thread latency)")
     parser.add_argument("--no-fit", action="store_true", help="only gather finished runs (e.g. of a grid split "
                         "over processes); fail, naming them, if any run has not finished")
     own, overrides = _split_at_dashes(args)
     opts = parser.parse_args(own)
-    from kdzoo.cli.bench import BenchArgumentError, group_markdown, markdown, run_bench
+    import pandas as pd
+
+    from kdzoo.cli.bench import BenchArgumentError, group_markdown, markdown, pooled_markdown, run_bench
 
     try:
         table = run_bench(opts.recipes, opts.seeds, overrides, opts.out, baseline=opts.baseline,
@@ -133,6 +140,42 @@ def _bench_command(args: list[str]) -> int:
     print(markdown(table, opts.metric, opts.baseline))
     if groups := group_markdown(table):
         print(f"\nScores per clip group:\n{groups}")
+    if pooled := pooled_markdown(table.attrs.get("pooled", pd.DataFrame()), opts.metric, opts.baseline or ""):
+        print(f"\nPooled over the rows at each value of {opts.baseline.partition('=')[0]}:\n{pooled}")
+    return 0
+
+
+def _bench_report_command(args: list[str]) -> int:
+    from kdzoo.cli.bench import DEFAULT_METRIC
+
+    parser = argparse.ArgumentParser(
+        prog="kdzoo bench-report",
+        description="Tables of finished runs from benches' runs.csv files (e.g. one bench per student, or the "
+                    "files under checkpoints/benchmarks): mean ± std per row, each row's paired Δ to --baseline, "
+                    "and with --baseline KEY=VALUE the Δ of all rows at each other value of KEY pooled. Fits "
+                    "nothing and needs no run folders.")
+    parser.add_argument("runs", nargs="+", help="runs.csv files written by kdzoo bench")
+    parser.add_argument("--baseline", default=None, help="a row label, or KEY=VALUE (e.g. weight=0): each row "
+                        "against the row differing only in KEY")
+    parser.add_argument("--metric", default=DEFAULT_METRIC, help="test score compared (default: %(default)s)")
+    parser.add_argument("--seeds", type=int, nargs="+", default=None, help="only these seeds (default: all)")
+    parser.add_argument("--out", default=None, help="also write results.csv and pooled.csv here")
+    opts = parser.parse_args(args)
+    from kdzoo.cli.bench import BenchArgumentError, markdown, pooled_markdown, read_runs, report_runs
+
+    try:
+        table, pooled = report_runs(read_runs(opts.runs, opts.seeds), opts.metric, opts.baseline)
+    except BenchArgumentError as error:
+        print(f"kdzoo bench-report: {error}", file=sys.stderr)
+        return 2
+    print(markdown(table, opts.metric, opts.baseline))
+    if text := pooled_markdown(pooled, opts.metric, opts.baseline or ""):
+        print(f"\nPooled over the rows at each value of {opts.baseline.partition('=')[0]}:\n{text}")
+    if opts.out:
+        Path(opts.out).mkdir(parents=True, exist_ok=True)
+        table.to_csv(Path(opts.out) / "results.csv", index=False)
+        if not pooled.empty:
+            pooled.to_csv(Path(opts.out) / "pooled.csv", index=False)
     return 0
 
 
