@@ -111,6 +111,9 @@ def test_bench_end_to_end_is_resumable_and_writes_every_output(tiny, capsys, mon
     assert (runs.test_split == "test").all()  # scored on the 4 held-out clips, not on validate
     assert runs.last_epoch_val_score.between(0, 1).all()  # the unselected last-epoch score rides along
     assert runs.val_rise_last10.isna().all()  # one epoch: no plateau verdict
+    for run in runs.itertuples():  # the val curve rides along in runs.csv, equal to the run's own metrics.csv
+        assert bench.decode_curve(run.val_curve) == pytest.approx(bench._val_curve(Path(run.run_dir)), rel=1e-5)
+        assert len(bench.decode_curve(run.val_curve)) == 1
     d = runs["test/micro_auprc"][1] - runs["test/micro_auprc"][0]
     results = pd.read_csv(tiny / "b" / "results.csv").set_index("recipe")
     assert results.loc["tiny_b", "diff"] == pytest.approx(d) and pd.isna(results.loc["tiny_b", "diff_low"])
@@ -118,10 +121,10 @@ def test_bench_end_to_end_is_resumable_and_writes_every_output(tiny, capsys, mon
     assert text.startswith("`kdzoo bench tiny_a tiny_b --seeds 0 --baseline tiny_a` on ")
     assert f"{d:+.3f} (1 seed: no interval)" in text and "(baseline)" in text
     assert (tiny / "b" / "results.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    curves = bench.val_curves(runs)  # one epoch each, read from the runs' own metrics.csv
+    curves = bench.val_curves(runs)  # one epoch each, kept in runs.csv (6 significant digits)
     assert {label: list(seeds) for label, seeds in curves.items()} == {"tiny_a": [0], "tiny_b": [0]}
     assert [len(seeds[0]) for seeds in curves.values()] == [1, 1]
-    assert curves["tiny_b"][0][0] == pytest.approx(runs.last_epoch_val_score[1])
+    assert curves["tiny_b"][0][0] == pytest.approx(runs.last_epoch_val_score[1], rel=1e-5)
     assert (tiny / "b" / "val_curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert f"{d:+.3f} (1 seed: no interval)" in capsys.readouterr().out
 
@@ -383,3 +386,30 @@ def test_bench_report_pools_benches_run_in_parts_from_their_runs_csv(tmp_path, c
     assert "nope.csv: no such runs.csv" in capsys.readouterr().err
     assert main(["bench-report", str(s1), "--metric", "test/f1"]) == 2
     assert "--metric 'test/f1' is not among" in capsys.readouterr().err
+
+
+def test_takeoff_epoch_and_the_curve_cell_by_hand():
+    assert bench.takeoff_epoch([0.1, 0.2, 0.3, 0.2], 0.25) == 3
+    assert bench.takeoff_epoch([0.25], 0.25) == 1  # reaching the threshold counts
+    assert bench.takeoff_epoch([0.1, 0.2], 0.25) is None and bench.takeoff_epoch([], 0.25) is None
+    assert bench.encode_curve([0.5, 0.12345678]) == "0.5 0.123457"
+    assert bench.decode_curve("0.5 0.123457") == [0.5, 0.123457]
+    assert bench.decode_curve(float("nan")) == [] and bench.decode_curve("") == [] and bench.decode_curve(None) == []
+    assert bench.decode_curve(0.5) == [0.5]  # pandas reads a one-epoch curve as a number
+
+
+def test_takeoff_column_lists_each_seeds_first_epoch_from_the_kept_curves(tmp_path, capsys):
+    """bench-report reads the curves kept in runs.csv: the take-off per seed in seed order, 'never' for a run
+    that did not get there, '?' for a run listed without its curve; the curves are drawn from the file too."""
+    runs = pd.DataFrame({"recipe": ["r[w=0]"] * 3 + ["r[w=1]"] * 2, "seed": [2, 0, 1, 0, 1],
+                         "student_params": 5, "test/accuracy": [0.2, 0.3, 0.4, 0.5, 0.6],
+                         "val_curve": ["0.1 0.1 0.1", "0.1 0.3 0.5", "0.3 0.2 0.4", None, "0.1 0.2 0.26"],
+                         "run_dir": "gone", "val_rise_last10": math.nan, "val_noise_last10": math.nan})
+    runs.to_csv(tmp_path / "runs.csv", index=False)
+    assert main(["bench-report", str(tmp_path / "runs.csv"), "--baseline", "w=0", "--metric", "test/accuracy",
+                 "--takeoff", "0.25", "--out", str(tmp_path / "out")]) == 0
+    out = capsys.readouterr().out
+    assert "first epoch val ≥ 0.25 (per seed)" in out
+    assert out.splitlines()[2].endswith("| 2, 1, never |") and out.splitlines()[3].endswith("| ?, 3 |")
+    assert bench.val_curves(runs)["r[w=0]"] == {0: [0.1, 0.3, 0.5], 1: [0.3, 0.2, 0.4], 2: [0.1, 0.1, 0.1]}
+    assert (tmp_path / "out" / "val_curves.png").read_bytes()[:4] == b"\x89PNG"

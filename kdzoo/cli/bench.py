@@ -135,6 +135,25 @@ def late_rise(curve: list[float], window: int = PLATEAU_EPOCHS) -> tuple[float, 
     return float(slope * (y.size - 1)), float(np.sqrt((residuals**2).sum() / (y.size - 2)))
 
 
+def takeoff_epoch(curve: list[float], threshold: float) -> int | None:
+    """The first epoch (counted from 1) whose validation score reaches ``threshold``, or None if none did: when a
+    run started to learn, e.g. ``threshold`` 3x chance. Example: ([0.1, 0.2, 0.3, 0.2], 0.25) -> 3."""
+    return next((epoch for epoch, score in enumerate(curve, start=1) if score >= threshold), None)
+
+
+def encode_curve(curve: list[float]) -> str:
+    """A validation curve as one ``runs.csv`` cell: scores per epoch, space-separated (6 significant digits)."""
+    return " ".join(f"{v:.6g}" for v in curve)
+
+
+def decode_curve(cell) -> list[float]:
+    """The inverse of :func:`encode_curve`; an empty or missing cell (an older ``runs.csv``) gives []. A one-epoch
+    curve may come back from ``pd.read_csv`` as a number, not a string."""
+    if isinstance(cell, int | float) and not math.isnan(cell):
+        return [float(cell)]
+    return [] if not isinstance(cell, str) or not cell.strip() else [float(v) for v in cell.split()]
+
+
 def _val_curve(run_dir: Path) -> list[float]:
     from kdzoo.plots import epoch_table
 
@@ -246,12 +265,13 @@ def run_one(recipe: str, seed: int, overrides: list[str]) -> dict:
                                     "--name", name, *overrides])
         run_dir = Path(cli.trainer.log_dir)
     summary = json.loads((run_dir / "summary.json").read_text())
-    rise, noise = late_rise(_val_curve(run_dir))
+    curve = _val_curve(run_dir)
+    rise, noise = late_rise(curve)
     return {"recipe": recipe, "seed": seed, "student_params": summary["student_params"],
             "wall_s": run_wall_s(run_dir), "run_dir": str(run_dir),
             "test_split": summary.get("test_split"),
             "last_epoch_val_score": summary.get("last_epoch_val_scores", {}).get("val/score"),
-            "val_rise_last10": rise, "val_noise_last10": noise,
+            "val_rise_last10": rise, "val_noise_last10": noise, "val_curve": encode_curve(curve),
             **{k: v for k, v in summary["scores"].items() if k.startswith("test/") and k not in NOT_METRICS}}
 
 
@@ -308,10 +328,12 @@ def _table_metrics(table: pd.DataFrame) -> list[str]:
     return [c.removesuffix("_mean") for c in table.columns if c.startswith("test/") and c.endswith("_mean")]
 
 
-def aggregate(runs: pd.DataFrame, metric: str, baseline: str | dict[str, str] | None) -> pd.DataFrame:
+def aggregate(runs: pd.DataFrame, metric: str, baseline: str | dict[str, str] | None,
+              takeoff: float | None = None) -> pd.DataFrame:
     """One row per recipe: seeds, student size, mean and std of each metric, and the paired difference of
     ``metric`` to ``baseline`` with its interval (NaN where there is none). ``baseline``: one recipe for all,
-    or each recipe's own (:func:`baseline_labels`)."""
+    or each recipe's own (:func:`baseline_labels`). ``takeoff``: also a ``val_takeoff`` cell, each seed's
+    :func:`takeoff_epoch` at that threshold in seed order ("never" for a run that did not reach it)."""
     if isinstance(baseline, str):
         baseline = {recipe: baseline for recipe in runs.recipe.unique()}
     baseline = baseline or {}
@@ -325,6 +347,8 @@ def aggregate(runs: pd.DataFrame, metric: str, baseline: str | dict[str, str] | 
         row["wall_min_mean"] = float(walls.mean() / 60) if len(walls) else math.nan
         row["val_rise_last10"] = float(group.val_rise_last10.mean())
         row["val_noise_last10"] = float(group.val_noise_last10.mean())
+        if takeoff is not None:
+            row["val_takeoff"] = _takeoff_cell(group, takeoff)
         if recipe in baseline:
             row["baseline"] = baseline[recipe]
         if recipe in baseline and baseline[recipe] != recipe:
@@ -375,6 +399,16 @@ def pooled_markdown(pooled: pd.DataFrame, metric: str, baseline: str) -> str:
     return "\n".join(lines)
 
 
+def _takeoff_cell(group: pd.DataFrame, threshold: float) -> str:
+    """Seed order ``"6, 8, never"``; "?" for a run whose curve is not kept (a ``runs.csv`` from before it was)."""
+    cells = []
+    for run in group.sort_values("seed").itertuples():
+        curve = decode_curve(getattr(run, "val_curve", None))
+        epoch = takeoff_epoch(curve, threshold)
+        cells.append("?" if not curve else "never" if epoch is None else str(epoch))
+    return ", ".join(cells)
+
+
 def _by_seed(runs: pd.DataFrame, recipe: str, metric: str) -> dict[int, float]:
     rows = runs[runs.recipe == recipe]
     if rows.empty:
@@ -420,6 +454,9 @@ def markdown(table: pd.DataFrame, metric: str, baseline: str | None) -> str:
               f"val rise, last {PLATEAU_EPOCHS} epochs (± scatter)", "wall min (mean)"]
     if baseline:
         header.append(f"Δ {metric.removeprefix('test/')} vs {baseline} (95 % t interval)")
+    takeoff = "val_takeoff" in table.columns
+    if takeoff:
+        header.append(f"first epoch val ≥ {table.attrs.get('takeoff', '?')} (per seed)")
     edge = [c for c in EDGE_COLUMNS if c in table.columns]
     header += [EDGE_COLUMNS[c] for c in edge]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
@@ -429,6 +466,8 @@ def markdown(table: pd.DataFrame, metric: str, baseline: str | None) -> str:
                  _wall_cell(row.get("wall_min_mean", math.nan))]
         if baseline:
             cells.append(_difference_cell(row))
+        if takeoff:
+            cells.append(row.val_takeoff)
         cells += [_edge_cell(row[c]) for c in edge]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
@@ -527,11 +566,12 @@ def plot_grid(table: pd.DataFrame, rows: list[Variant], metric: str, out: Path) 
 
 
 def val_curves(runs: pd.DataFrame) -> dict[str, dict[int, list[float]]]:
-    """Each row's label -> {seed: its val/score per epoch} in seed order, read from each run's own
-    ``metrics.csv`` (a run without one, or without val/score, gives an empty list)."""
+    """Each row's label -> {seed: its val/score per epoch} in seed order: the ``val_curve`` cell of ``runs.csv``, or
+    else the run's own ``metrics.csv`` (a run with neither, or without val/score, gives an empty list)."""
     curves: dict[str, dict[int, list[float]]] = {}
     for run in runs.sort_values("seed", kind="stable").itertuples():
-        curves.setdefault(run.recipe, {})[int(run.seed)] = _val_curve(Path(run.run_dir))
+        kept = decode_curve(getattr(run, "val_curve", None))
+        curves.setdefault(run.recipe, {})[int(run.seed)] = kept or _val_curve(Path(run.run_dir))
     return curves
 
 
@@ -595,7 +635,8 @@ def read_runs(paths: list[str | Path], seeds: list[int] | None = None) -> pd.Dat
     return runs.drop_duplicates(["recipe", "seed"], keep="first").reset_index(drop=True)
 
 
-def report_runs(runs: pd.DataFrame, metric: str, baseline: str | None) -> tuple[pd.DataFrame, pd.DataFrame]:
+def report_runs(runs: pd.DataFrame, metric: str, baseline: str | None,
+                takeoff: float | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The results table and the pooled differences (:func:`pooled_differences`) of finished runs read back
     from ``runs.csv`` files: the tables of a grid whose runs were benched in parts, without their run folders."""
     grid = [parse_label(label) for label in dict.fromkeys(runs.recipe)]
@@ -603,7 +644,8 @@ def report_runs(runs: pd.DataFrame, metric: str, baseline: str | None) -> tuple[
         raise BenchArgumentError(f"--metric {metric!r} is not among the runs' test scores "
                                  f"{metric_columns(runs.columns)}")
     baselines = baseline_labels(grid, baseline)
-    table = aggregate(runs, metric, baselines)
+    table = aggregate(runs, metric, baselines, takeoff)
+    table.attrs["takeoff"] = takeoff
     return table, pooled_differences(runs, baselines, pooling_groups(grid, baseline), metric)
 
 
@@ -621,12 +663,13 @@ def missing_runs(grid: list[Variant], seeds: list[int], overrides: list[str]) ->
 
 def run_bench(recipes: list[str], seeds: list[int], overrides: list[str], out_dir: str | Path,
               baseline: str | None = None, metric: str = DEFAULT_METRIC, edge: bool = True,
-              vary: list[str] = (), fit: bool = True) -> pd.DataFrame:
+              vary: list[str] = (), fit: bool = True, takeoff: float | None = None) -> pd.DataFrame:
     """Run (or reuse) every recipe x grid point (``vary``) x seed; write runs.csv, results.csv, results.md,
     results.png and val_curves.png to ``out_dir`` (``edge``: with the edge columns).
 
     ``fit=False`` only gathers: a grid split over several processes is tabled once every part has finished, and
-    a run still missing is an error naming it, never a fit started by accident."""
+    a run still missing is an error naming it, never a fit started by accident. ``takeoff``: add each seed's first
+    epoch whose val/score reaches it (:func:`takeoff_epoch`)."""
     grid = variants(recipes, list(vary))
     baselines = baseline_labels(grid, baseline)  # refuses a baseline the bench does not run, before any fit
     if not metric.startswith("test/"):
@@ -644,9 +687,10 @@ def run_bench(recipes: list[str], seeds: list[int], overrides: list[str], out_di
     scored = metric_columns(pd.DataFrame(runs).columns)
     if metric not in scored:
         raise BenchArgumentError(f"--metric {metric!r} is not among the runs' test scores {scored}")
-    table = aggregate(pd.DataFrame(runs), metric, baselines)
+    table = aggregate(pd.DataFrame(runs), metric, baselines, takeoff)
     if edge:
         table = add_edge_columns(table, pd.DataFrame(runs))
+    table.attrs["takeoff"] = takeoff
     table.to_csv(out_dir / "results.csv", index=False)
     pooled = pooled_differences(pd.DataFrame(runs), baselines, pooling_groups(grid, baseline), metric)
     if not pooled.empty:
@@ -658,19 +702,21 @@ def run_bench(recipes: list[str], seeds: list[int], overrides: list[str], out_di
         plot(table, metric, out_dir / "results.png")
     plot_val_curves(pd.DataFrame(runs), out_dir / "val_curves.png")
     (out_dir / "results.md").write_text(_report(recipes, seeds, overrides, baseline, metric, table, list(vary),
-                                                edge, pooled))
+                                                edge, pooled, takeoff))
     return table
 
 
 def _report(recipes: list[str], seeds: list[int], overrides: list[str], baseline: str | None, metric: str,
-            table: pd.DataFrame, vary: list[str] = (), edge: bool = True, pooled: pd.DataFrame | None = None) -> str:
+            table: pd.DataFrame, vary: list[str] = (), edge: bool = True, pooled: pd.DataFrame | None = None,
+            takeoff: float | None = None) -> str:
     extra = ["--", *overrides] if overrides else []
     base = ["--baseline", baseline] if baseline else []
     grid = [part for spec in vary for part in ("--vary", spec)]
     scored = [] if metric == DEFAULT_METRIC else ["--metric", metric]
     no_edge = [] if edge else ["--no-edge"]
+    first = [] if takeoff is None else ["--takeoff", f"{takeoff:g}"]
     command = " ".join(["kdzoo bench", *recipes, "--seeds", *map(str, seeds), *grid, *base, *scored, *no_edge,
-                        *extra])
+                        *first, *extra])
     note = ("Scores: the test split, scored with the checkpoint chosen on `validate`; mean ± sample std over seeds. "
             "Δ: mean of the per-seed paired differences to the baseline, with a 95 % Student-t interval "
             "(t_{0.975, n-1} · sd / √n over the n common seeds). Val rise: change of the least-squares line through "

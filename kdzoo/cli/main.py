@@ -123,6 +123,8 @@ def _bench_command(args: list[str]) -> int:
                         "(default: %(default)s)")
     parser.add_argument("--no-edge", action="store_true", help="leave out the edge columns (kdzoo profile of "
                         "each recipe's student: MACs, int8 memory and flash, 1-thread latency)")
+    parser.add_argument("--takeoff", type=float, default=None, metavar="SCORE", help="add each seed's first "
+                        "epoch whose val/score reaches SCORE (e.g. 3x chance): when a run started to learn")
     parser.add_argument("--no-fit", action="store_true", help="only gather finished runs (e.g. of a grid split "
                         "over processes); fail, naming them, if any run has not finished")
     own, overrides = _split_at_dashes(args)
@@ -133,7 +135,8 @@ def _bench_command(args: list[str]) -> int:
 
     try:
         table = run_bench(opts.recipes, opts.seeds, overrides, opts.out, baseline=opts.baseline,
-                          metric=opts.metric, edge=not opts.no_edge, vary=opts.vary, fit=not opts.no_fit)
+                          metric=opts.metric, edge=not opts.no_edge, vary=opts.vary, fit=not opts.no_fit,
+                          takeoff=opts.takeoff)
     except BenchArgumentError as error:
         print(f"kdzoo bench: {error}", file=sys.stderr)
         return 2
@@ -159,12 +162,15 @@ def _bench_report_command(args: list[str]) -> int:
                         "against the row differing only in KEY")
     parser.add_argument("--metric", default=DEFAULT_METRIC, help="test score compared (default: %(default)s)")
     parser.add_argument("--seeds", type=int, nargs="+", default=None, help="only these seeds (default: all)")
-    parser.add_argument("--out", default=None, help="also write results.csv and pooled.csv here")
+    parser.add_argument("--takeoff", type=float, default=None, metavar="SCORE", help="add each seed's first "
+                        "epoch whose val/score reaches SCORE (e.g. 3x chance): when a run started to learn")
+    parser.add_argument("--out", default=None, help="also write results.csv, pooled.csv and val_curves.png here")
     opts = parser.parse_args(args)
-    from kdzoo.cli.bench import BenchArgumentError, markdown, pooled_markdown, read_runs, report_runs
+    from kdzoo.cli.bench import BenchArgumentError, markdown, plot_val_curves, pooled_markdown, read_runs, report_runs
 
     try:
-        table, pooled = report_runs(read_runs(opts.runs, opts.seeds), opts.metric, opts.baseline)
+        runs = read_runs(opts.runs, opts.seeds)
+        table, pooled = report_runs(runs, opts.metric, opts.baseline, opts.takeoff)
     except BenchArgumentError as error:
         print(f"kdzoo bench-report: {error}", file=sys.stderr)
         return 2
@@ -176,6 +182,7 @@ def _bench_report_command(args: list[str]) -> int:
         table.to_csv(Path(opts.out) / "results.csv", index=False)
         if not pooled.empty:
             pooled.to_csv(Path(opts.out) / "pooled.csv", index=False)
+        plot_val_curves(runs, Path(opts.out) / "val_curves.png")
     return 0
 
 
