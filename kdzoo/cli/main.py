@@ -123,8 +123,7 @@ def _bench_command(args: list[str]) -> int:
                         "(default: %(default)s)")
     parser.add_argument("--no-edge", action="store_true", help="leave out the edge columns (kdzoo profile of "
                         "each recipe's student: MACs, int8 memory and flash, 1-thread latency)")
-    parser.add_argument("--takeoff", type=float, default=None, metavar="SCORE", help="add each seed's first "
-                        "epoch whose val/score reaches SCORE (e.g. 3x chance): when a run started to learn")
+    _add_takeoff(parser)
     parser.add_argument("--no-fit", action="store_true", help="only gather finished runs (e.g. of a grid split "
                         "over processes); fail, naming them, if any run has not finished")
     own, overrides = _split_at_dashes(args)
@@ -148,6 +147,11 @@ def _bench_command(args: list[str]) -> int:
     return 0
 
 
+def _add_takeoff(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--takeoff", type=float, default=None, metavar="SCORE", help="add each seed's first "
+                        "epoch whose val/score reaches SCORE (e.g. 3x chance): when a run started to learn")
+
+
 def _bench_report_command(args: list[str]) -> int:
     from kdzoo.cli.bench import DEFAULT_METRIC
 
@@ -162,8 +166,7 @@ def _bench_report_command(args: list[str]) -> int:
                         "against the row differing only in KEY")
     parser.add_argument("--metric", default=DEFAULT_METRIC, help="test score compared (default: %(default)s)")
     parser.add_argument("--seeds", type=int, nargs="+", default=None, help="only these seeds (default: all)")
-    parser.add_argument("--takeoff", type=float, default=None, metavar="SCORE", help="add each seed's first "
-                        "epoch whose val/score reaches SCORE (e.g. 3x chance): when a run started to learn")
+    _add_takeoff(parser)
     parser.add_argument("--out", default=None, help="also write results.csv, pooled.csv and val_curves.png here")
     opts = parser.parse_args(args)
     from kdzoo.cli.bench import BenchArgumentError, markdown, plot_val_curves, pooled_markdown, read_runs, report_runs
