@@ -343,6 +343,9 @@ def test_pooled_differences_pool_every_pair_and_skip_unpaired_seeds():
     assert (row.diff_low, row.diff_high) == pytest.approx((0.4 / 3 - half, 0.4 / 3 + half), abs=1e-4)
     assert bench.pooled_markdown(pooled, "test/m", "w=0").splitlines()[2].startswith("| w=1 | 2 | 3 | +0.133 [")
     assert bench.pooled_markdown(pooled.iloc[:0], "test/m", "w=0") == ""
+    runs = pd.concat([runs, runs.assign(recipe=runs.recipe.str.replace("1", "x"))])  # rows at w=0.25 listed first
+    order = bench.pooled_differences(runs, {"ax": "a0", "a1": "a0"}, {"ax": "w=0.25", "a1": "w=0.1"}, "m").group
+    assert order.tolist() == ["w=0.1", "w=0.25"]  # numeric order, whatever the order of the files
 
 
 def test_parse_label_inverts_the_grid_labels():

@@ -376,7 +376,7 @@ def pooled_differences(runs: pd.DataFrame, baselines: dict[str, str], groups: di
     one Student-t interval over them all. The interval treats the pairs as independent draws: right for rows that
     train separately, an approximation since rows sharing a seed also share its batch order."""
     out = []
-    for group in dict.fromkeys(groups.values()):
+    for group in sorted(dict.fromkeys(groups.values()), key=_numeric_value):
         labels = [label for label, g in groups.items() if g == group]
         diffs = []
         for label in labels:
@@ -386,6 +386,14 @@ def pooled_differences(runs: pd.DataFrame, baselines: dict[str, str], groups: di
         out.append({"group": group, "rows": len(labels), "pairs": d.n, "diff": d.mean, "diff_low": d.low,
                     "diff_high": d.high})
     return pd.DataFrame(out, columns=["group", "rows", "pairs", "diff", "diff_low", "diff_high"])
+
+
+def _numeric_value(group: str) -> tuple[int, float]:
+    """Sort key of ``key=value`` groups: numeric values in numeric order first, the others after (stable)."""
+    try:
+        return 0, float(group.partition("=")[2])
+    except ValueError:
+        return 1, 0.0
 
 
 def pooled_markdown(pooled: pd.DataFrame, metric: str, baseline: str) -> str:
