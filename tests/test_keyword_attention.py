@@ -95,9 +95,9 @@ def test_keyword_span_refused_when_offsets_change_every_read(kws_root):
 AST_ARGS = {"dim": 32, "depth": 2, "heads": 2, "n_mels": 32, "num_classes": 12, "max_seconds": 2.0, "dropout": 0.0}
 
 
-def _model(query_seed: int | None, classes: int = 12) -> Distiller:
+def _model(query_seed: int | None, classes: int = 12, student: str = "cnn_xs") -> Distiller:
     torch.manual_seed(0)
-    student, teacher = kdzoo.create_student("cnn_xs", num_classes=classes), FrozenTeacher(AST(**AST_ARGS))
+    student, teacher = kdzoo.create_student(student, num_classes=classes), FrozenTeacher(AST(**AST_ARGS))
     method = TemporalKD(0.5)
     model = Distiller(student, teacher=teacher, method=method, task="multiclass", num_classes=classes)
     method.setup(student, teacher, None, "multiclass")
@@ -140,13 +140,13 @@ def test_summary_counts_clips_above_chance_with_a_margin():
     assert numbers["teacher"] == pytest.approx((0.42 + 0.125000001 + 0.1) / 3)
 
 
-def _write_run(run: Path, data: dict, model: Distiller) -> Path:
+def _write_run(run: Path, data: dict, model: Distiller, student: str = "cnn_xs") -> Path:
     """A run folder as `kdzoo fit` leaves it, for a tiny TemporalKD model on ``data``: config.yaml + a checkpoint."""
     import yaml
 
     config = {
         "model": {"student": {"class_path": "kdzoo.models.create_student",
-                              "init_args": {"name": "cnn_xs", "num_classes": 12}},
+                              "init_args": {"name": student, "num_classes": 12}},
                   "teacher": {"class_path": "kdzoo.models.FrozenTeacher",
                               "init_args": {"model": {"class_path": "kdzoo.models.ast.AST", "init_args": AST_ARGS}}},
                   "method": {"class_path": "kdzoo.distill.temporal.TemporalKD", "init_args": {"weight": 0.5}}},
@@ -193,3 +193,34 @@ def test_plot_keyword_attention_refuses_a_missing_checkpoint_and_data_without_a_
     ckpt = _write_run(tmp_path / "run", data, _model(None, classes=8))  # the 8 classes of SynthUST
     with pytest.raises(SystemExit, match="trained on SynthUSTDataModule; the keyword's position is known only"):
         main(["plot", "keyword-attention", str(ckpt), "--out", str(tmp_path / "f.png")])
+
+
+def test_plot_keyword_attention_native_reads_the_students_own_attention(kws_root, tmp_path, capsys):
+    """--native measures an attention student's own attention (heads averaged), not the KD head; a student
+    without one is refused by name."""
+    import pandas as pd
+
+    from kdzoo.cli import main
+    from kdzoo.data.speechcommands import SpeechCommandsDataModule
+
+    data = {"class_path": "kdzoo.data.speechcommands.SpeechCommandsDataModule",
+            "init_args": {"root": str(kws_root), "clip_seconds": 2, "batch_size": 4}}
+    model = _model(None, student="mhatt_rnn")
+    ckpt = _write_run(tmp_path / "mh", data, model, student="mhatt_rnn")
+    out = tmp_path / "own.png"
+    assert main(["plot", "keyword-attention", str(ckpt), "--native", "--out", str(out), "--split", "val"]) == 0
+    assert "run, weight 0.5, own attention" in capsys.readouterr().out
+    table = pd.read_csv(out.with_suffix(".csv"))
+    clips = SpeechCommandsDataModule(root=str(kws_root), clip_seconds=2, batch_size=4).dataset("val")
+    index = next(i for i in range(len(clips)) if clips.keyword_span(i) is not None)
+    row = table[table.clip_id == clips[index]["clip_id"]].iloc[0]
+    model.eval()
+    with torch.no_grad():
+        scores = model.student(clips[index]["waveform"][None]).extras["time_attention"]  # (1, heads, T')
+    own = torch.softmax(scores, dim=-1).mean(dim=1)
+    expected = KF.mass_in_window(own, torch.tensor([row.start_s / 2]), torch.tensor([row.end_s / 2]))
+    assert row.student == pytest.approx(float(expected), rel=1e-4)
+    assert not np.allclose(table.student, 0.5)  # the untrained KD head would sit exactly at chance
+    flat = _write_run(tmp_path / "cnn", data, _model(None))
+    with pytest.raises(SystemExit, match="--native reads the student's own attention over time, which"):
+        main(["plot", "keyword-attention", str(flat), "--native", "--out", str(tmp_path / "f.png")])

@@ -346,6 +346,9 @@ def _plot_command(args: list[str]) -> int:
     keyword.add_argument("--out", required=True, help="the PNG to write (the per-clip table goes beside it, .csv)")
     keyword.add_argument("--before", default=None, help="a second checkpoint (e.g. the λ = 0 run) compared too")
     keyword.add_argument("--split", default="test", choices=("val", "test"), help="the split (default: test)")
+    keyword.add_argument("--native", action="store_true", help="read the student's own attention over time "
+                         "(att_rnn, mhatt_rnn: heads averaged) instead of the KD head: does a student with "
+                         "attention find the word by itself, e.g. in a λ = 0 run?")
     opts = parser.parse_args(args)
     if opts.kind == "keyword-attention":
         return _plot_keyword_attention(opts)
@@ -378,7 +381,9 @@ def _plot_keyword_attention(opts: argparse.Namespace) -> int:
         if not hasattr(clips, "keyword_span"):
             raise SystemExit(f"kdzoo plot keyword-attention: {ckpt} was trained on {type(data).__name__}; the "
                              f"keyword's position is known only on SpeechCommandsDataModule")
-        label = f"{label}, weight {model.method.weight:g}"
+        if opts.native:
+            _read_native_attention(model, ckpt)
+        label = f"{label}, weight {model.method.weight:g}" + (", own attention" if opts.native else "")
         tables[label] = keyword_attention(model, clips, batch_size=data.batch_size)
         numbers = summary(tables[label])
         print(f"{label} ({ckpt}), {numbers['clips']} keyword clips of {opts.split}: share on the keyword: teacher "
@@ -392,6 +397,14 @@ def _plot_keyword_attention(opts: argparse.Namespace) -> int:
     pd.concat([t.assign(checkpoint=label) for label, t in tables.items()]).to_csv(csv, index=False)
     print(f"wrote {plot_keyword_attention(tables, out)} and {csv}")
     return 0
+
+
+def _read_native_attention(model, ckpt: str) -> None:
+    """Make the run's TemporalKD read the student's own attention (``attention="native"``) for measuring."""
+    if not getattr(model.student, "native_time_attention", False):
+        raise SystemExit(f"kdzoo plot keyword-attention: --native reads the student's own attention over time, "
+                         f"which {type(model.student).__name__} ({ckpt}) has not; it is for att_rnn and mhatt_rnn")
+    model.method.attention = "native"
 
 
 def _temporal_run(command: str, ckpt: str):
