@@ -44,7 +44,8 @@ commands:
   profile    params, MACs, peak activation memory, flash, 1-thread latency:  kdzoo profile STUDENT.pt|RUN_DIR|NAME
   plot       plot attention CKPT AUDIO --out FIG.png [--before CKPT0]: a Temporal KD run's teacher target and
              student attention over a clip (the run's config.yaml is found beside CKPT's checkpoints/ folder);
-             plot keyword-attention CKPT --out FIG.png [--before CKPT0]: their share on the keyword over a split
+             plot keyword-attention CKPT --out FIG.png [--before CKPT0] [--native]: their share on the keyword
+             over a split (--native: the student's own attention, att_rnn / mhatt_rnn)
 
 `kdzoo <command> --help` shows the options of each command."""
 
