@@ -342,7 +342,7 @@ def test_pooled_differences_pool_every_pair_and_skip_unpaired_seeds():
     half = 4.303 * pd.Series([0.2, 0.0, 0.2]).std() / math.sqrt(3)
     assert (row.diff_low, row.diff_high) == pytest.approx((0.4 / 3 - half, 0.4 / 3 + half), abs=1e-4)
     assert bench.pooled_markdown(pooled, "test/m", "w=0").splitlines()[2].startswith("| w=1 | 2 | 3 | +0.133 [")
-    assert bench.pooled_markdown(pooled.iloc[:0], "test/m", "w=0") == ""
+    assert bench.pooled_markdown(pooled.iloc[:0], "test/m", "w=0") == bench.pooled_markdown(None, "m", "w=0") == ""
     runs = pd.concat([runs, runs.assign(recipe=runs.recipe.str.replace("1", "x"))])  # rows at w=0.25 listed first
     order = bench.pooled_differences(runs, {"ax": "a0", "a1": "a0"}, {"ax": "w=0.25", "a1": "w=0.1"}, "m").group
     assert order.tolist() == ["w=0.1", "w=0.25"]  # numeric order, whatever the order of the files
@@ -372,7 +372,7 @@ def test_bench_report_pools_benches_run_in_parts_from_their_runs_csv(tmp_path, c
     s2 = _runs_csv(tmp_path / "s2.csv", "s2", {("0", 1): 0.3, ("0", 3): 0.9, ("0.5", 1): 0.5, ("0.5", 3): 0.9})
     again = _runs_csv(tmp_path / "again.csv", "s1", {("0", 0): 0.5})
     code = main(["bench-report", str(s1), str(s2), str(again), "--baseline", "weight=0", "--metric",
-                      "test/accuracy", "--seeds", "0", "1", "--out", str(tmp_path / "out")])
+                 "test/accuracy", "--seeds", "0", "1", "--out", str(tmp_path / "out")])
     assert code == 0
     out = capsys.readouterr().out
     assert "| r[name=s1, weight=0.5] | 2 | 10 | 0.650 ± 0.071 |" in out
@@ -383,7 +383,7 @@ def test_bench_report_pools_benches_run_in_parts_from_their_runs_csv(tmp_path, c
     assert "| weight=0.5 | 2 | 3 | +0.133 [" in out
     clash = _runs_csv(tmp_path / "clash.csv", "s1", {("0", 0): 0.55})
     assert main(["bench-report", str(s1), str(clash), "--baseline", "weight=0", "--metric",
-                      "test/accuracy"]) == 2
+                 "test/accuracy"]) == 2
     assert "r[name=s1, weight=0] seed 0 has different scores in" in capsys.readouterr().err
     assert main(["bench-report", str(tmp_path / "nope.csv")]) == 2
     assert "nope.csv: no such runs.csv" in capsys.readouterr().err

@@ -396,9 +396,9 @@ def _numeric_value(group: str) -> tuple[int, float]:
         return 1, 0.0
 
 
-def pooled_markdown(pooled: pd.DataFrame, metric: str, baseline: str) -> str:
+def pooled_markdown(pooled: pd.DataFrame | None, metric: str, baseline: str) -> str:
     """The pooled differences as a markdown table ("" when there are none)."""
-    if pooled.empty:
+    if pooled is None or pooled.empty:
         return ""
     header = ["rows at", "rows", "pairs", f"pooled Δ {metric.removeprefix('test/')} vs {baseline} (95 % t interval)"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
@@ -736,7 +736,7 @@ def _report(recipes: list[str], seeds: list[int], overrides: list[str], baseline
                  "the machine was busy).")
     groups = group_markdown(table)
     groups = f"\nScores per clip group (mean ± std over seeds):\n\n{groups}\n" if groups else ""
-    pooled = pooled_markdown(pooled, metric, baseline) if pooled is not None else ""
+    pooled = pooled_markdown(pooled, metric, baseline)
     pooled = (f"\nPooled over the rows at each value of `{baseline.partition('=')[0]}`: every paired (row, seed) "
               f"difference, one t interval over them all (pairs taken as independent):\n\n{pooled}\n") if pooled else ""
     return f"`{command}` on {machine()}\n\n{note}\n\n{markdown(table, metric, baseline)}\n{groups}{pooled}"

@@ -129,8 +129,6 @@ def _bench_command(args: list[str]) -> int:
                         "over processes); fail, naming them, if any run has not finished")
     own, overrides = _split_at_dashes(args)
     opts = parser.parse_args(own)
-    import pandas as pd
-
     from kdzoo.cli.bench import BenchArgumentError, group_markdown, markdown, pooled_markdown, run_bench
 
     try:
@@ -143,7 +141,7 @@ def _bench_command(args: list[str]) -> int:
     print(markdown(table, opts.metric, opts.baseline))
     if groups := group_markdown(table):
         print(f"\nScores per clip group:\n{groups}")
-    if pooled := pooled_markdown(table.attrs.get("pooled", pd.DataFrame()), opts.metric, opts.baseline or ""):
+    if pooled := pooled_markdown(table.attrs.get("pooled"), opts.metric, opts.baseline or ""):
         print(f"\nPooled over the rows at each value of {opts.baseline.partition('=')[0]}:\n{pooled}")
     return 0
 
